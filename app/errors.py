@@ -1,0 +1,52 @@
+"""The KefuError tree: every failure a user can fix, with a message that says how.
+
+    KefuError                      code
+    ├── ConfigError                config        a setting is invalid
+    ├── CorpusError                corpus        a corpus data file is malformed
+    ├── ModelError                 model         the embedding model is missing or unusable
+    ├── IndexError_                index         base for index problems
+    │   ├── IndexMissingError      index_missing no index built yet
+    │   └── IndexStaleError        index_stale   the index no longer matches corpus/model/settings
+    └── InputError                 invalid_input a buyer message or request is unusable
+
+The HTTP layer maps `code` to a status in one place; the CLI exits 1 on any KefuError.
+"""
+
+from __future__ import annotations
+
+
+class KefuError(Exception):
+    code = "kefu_error"
+
+    def __init__(self, message: str, *, details: list | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ConfigError(KefuError):
+    code = "config"
+
+
+class CorpusError(KefuError):
+    code = "corpus"
+
+
+class ModelError(KefuError):
+    code = "model"
+
+
+class IndexError_(KefuError):  # trailing underscore: never shadow the builtin IndexError
+    code = "index"
+
+
+class IndexMissingError(IndexError_):
+    code = "index_missing"
+
+
+class IndexStaleError(IndexError_):
+    code = "index_stale"
+
+
+class InputError(KefuError):
+    code = "invalid_input"

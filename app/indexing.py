@@ -1,0 +1,134 @@
+"""`kefu build`: handbooks and script library -> cleaned passages -> BM25 + FAISS collections."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from app import __version__
+from app.chunking import split_passages
+from app.cleaning import clean_handbook, normalize_text
+from app.config import Settings
+from app.corpus import (
+    SCENARIO_BANK,
+    STOPWORDS,
+    USERDICT,
+    corpus_fingerprint,
+    handbook_paths,
+    load_labelled,
+    load_templates,
+)
+from app.embedding import Embedder, load_embedder, prepare_default_model
+from app.errors import CorpusError
+from app.retrieval.store import SCHEMA_VERSION, Collection, Expectation, Manifest, write_store
+from app.tokenizer import ShopTokenizer
+
+Progress = Callable[[str], None]
+
+PASSAGES = "passages"
+EXAMPLES = "examples"
+REPLIES = "replies"
+BANK = "bank"
+COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    folder: Path
+    counts: dict[str, int]
+    seconds: float
+    model_converted: bool
+
+
+def make_tokenizer(corpus_dir: Path) -> ShopTokenizer:
+    return ShopTokenizer(corpus_dir / USERDICT, corpus_dir / STOPWORDS)
+
+
+def prefixes(settings: Settings) -> dict[str, str]:
+    return {"query": settings.query_prefix, "example": settings.example_prefix, "passage": settings.passage_prefix}
+
+
+def expectation(settings: Settings, embedder: Embedder, tokenizer: ShopTokenizer) -> Expectation:
+    return Expectation(
+        model_id=embedder.model_id,
+        dimension=embedder.dimension,
+        prefixes=prefixes(settings),
+        corpus_hash=corpus_fingerprint(settings.corpus_dir),
+        userdict_hash=tokenizer.fingerprint,
+    )
+
+
+def build_index(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    progress: Progress = lambda message: None,
+) -> BuildReport:
+    started = time.perf_counter()
+    converted = False
+    if embedder is None:
+        if not settings.embedding_model:
+            progress(f"preparing the embedding model in {settings.default_model_dir}")
+            converted = prepare_default_model(settings.default_model_dir, progress=progress)
+        embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size)
+    tokenizer = make_tokenizer(settings.corpus_dir)
+    corpus_dir = settings.corpus_dir
+
+    progress("cleaning handbooks")
+    passages = []
+    for path in handbook_paths(corpus_dir):
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"handbook {path} is not UTF-8: {exc}") from exc
+        passages.extend(split_passages(clean_handbook(path.name, raw)))
+    templates = load_templates(corpus_dir)
+    bank = load_labelled(corpus_dir / SCENARIO_BANK)
+
+    sources: dict[str, tuple[list[dict], str]] = {
+        PASSAGES: (
+            [{"id": p.id, "doc": p.doc, "heading": list(p.heading), "text": p.text, "start": p.start, "end": p.end}
+             for p in passages],
+            settings.passage_prefix,
+        ),
+        EXAMPLES: (
+            [{"template_id": t.id, "text": normalize_text(example)} for t in templates for example in t.examples],
+            settings.example_prefix,
+        ),
+        REPLIES: ([{"template_id": t.id, "text": normalize_text(t.reply)} for t in templates], settings.passage_prefix),
+        BANK: (
+            [{"id": m.id, "text": normalize_text(m.message), "scenario": m.scenario, "also": list(m.also)} for m in bank],
+            settings.query_prefix,
+        ),
+    }
+    collections = []
+    for name, (rows, prefix) in sources.items():
+        progress(f"embedding {len(rows)} {name}")
+        texts = [row["text"] for row in rows]
+        terms = [tokenizer.tokenize(text) for text in texts]
+        for row, row_terms in zip(rows, terms):
+            row["terms"] = row_terms
+        vectors = embedder.encode([prefix + text for text in texts])
+        collections.append(Collection.build(name, rows, terms, vectors))
+
+    expected = expectation(settings, embedder, tokenizer)
+    counts = {c.name: len(c.rows) for c in collections} | {"templates": len(templates)}
+    seconds = round(time.perf_counter() - started, 2)
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        model_id=expected.model_id,
+        dimension=expected.dimension,
+        prefixes=expected.prefixes,
+        corpus_hash=expected.corpus_hash,
+        userdict_hash=expected.userdict_hash,
+        counts=counts,
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=seconds,
+        kefu_version=__version__,
+    )
+    progress(f"writing the index to {settings.store_dir}")
+    write_store(settings.store_dir, collections, manifest)
+    return BuildReport(settings.store_dir, counts, seconds, converted)

@@ -1,0 +1,168 @@
+"""HybridRetriever: one query against handbook passages and templates, BM25 and dense fused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from app.corpus import Template
+from app.embedding import Embedder
+from app.errors import IndexStaleError
+from app.retrieval.fusion import FusionMethod, Signal, fuse
+from app.retrieval.store import Collection
+from app.tokenizer import ShopTokenizer
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    method: FusionMethod = "rrf"
+    rrf_k: int = 60
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    # Matching the buyer message against a template's reply is weaker evidence than against the
+    # questions buyers ask for it, so the reply signals count for less.
+    reply_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    id: str
+    doc: str
+    heading: tuple[str, ...]
+    text: str
+    score: float
+    bm25: float
+    dense: float
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TemplateHit:
+    template: Template
+    score: float
+    bm25: float
+    dense: float
+    terms: tuple[str, ...]
+    example: str  # the template's example question closest to the query
+
+
+@dataclass(frozen=True)
+class TemplateScores:
+    """Every template's scores for one query, in library order."""
+
+    fused: np.ndarray
+    bm25: np.ndarray
+    dense: np.ndarray
+    best_example: np.ndarray  # row index into the examples collection
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query_terms: tuple[str, ...]
+    passages: tuple[PassageHit, ...]
+    templates: tuple[TemplateHit, ...]
+
+
+class HybridRetriever:
+    def __init__(
+        self,
+        tokenizer: ShopTokenizer,
+        embedder: Embedder,
+        collections: dict[str, Collection],
+        templates: Sequence[Template],
+        *,
+        query_prefix: str,
+        fusion: FusionSettings = FusionSettings(),
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.embedder = embedder
+        self.templates = tuple(templates)
+        self.passages = collections["passages"]
+        self.examples = collections["examples"]
+        self.replies = collections["replies"]
+        self._query_prefix = query_prefix
+        self._fusion = fusion
+        ids = [t.id for t in self.templates]
+        if [row["template_id"] for row in self.replies.rows] != ids:
+            raise IndexStaleError("the index's templates differ from corpus/templates.yaml; run `kefu build`")
+        # Example rows are stored template by template, so each template owns one contiguous run.
+        owners = [row["template_id"] for row in self.examples.rows]
+        self._example_starts = np.array([owners.index(template_id) for template_id in ids])
+        self._example_owner = np.repeat(np.arange(len(ids)), np.diff(np.append(self._example_starts, len(owners))))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors for normalized buyer messages, batched."""
+        return self.embedder.encode([self._query_prefix + text for text in texts])
+
+    def template_scores(self, terms: Sequence[str], vector: np.ndarray) -> TemplateScores:
+        example_bm25 = self.examples.bm25.scores(terms)
+        example_dense = self.examples.dense.scores(vector)[0]
+        bm25 = np.maximum.reduceat(example_bm25, self._example_starts)
+        dense = np.maximum.reduceat(example_dense, self._example_starts)
+        # The closest example of each template, by dense score (the stronger signal on short text).
+        best = np.array([
+            start + int(np.argmax(example_dense[start:end]))
+            for start, end in zip(self._example_starts, np.append(self._example_starts[1:], len(example_dense)))
+        ])
+        f = self._fusion
+        fused = fuse(
+            [
+                Signal(bm25, f.bm25_weight, lexical=True),
+                Signal(dense, f.dense_weight, lexical=False),
+                Signal(self.replies.bm25.scores(terms), f.reply_weight * f.bm25_weight, lexical=True),
+                Signal(self.replies.dense.scores(vector)[0], f.reply_weight * f.dense_weight, lexical=False),
+            ],
+            method=f.method,
+            rrf_k=f.rrf_k,
+        )
+        return TemplateScores(fused, bm25, dense, best)
+
+    def search(self, text: str, top_k: int = 5, *, vector: np.ndarray | None = None) -> SearchResult:
+        """Top passages and templates for one normalized message."""
+        terms = self.tokenizer.tokenize(text)
+        if vector is None:
+            vector = self.encode([text])
+        scores = self.template_scores(terms, vector)
+        templates = tuple(self.template_hits(terms, scores, top_k))
+        return SearchResult(tuple(terms), tuple(self._passage_hits(terms, vector, top_k)), templates)
+
+    def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int, order: np.ndarray | None = None):
+        order = np.argsort(-scores.fused, kind="stable") if order is None else order
+        wanted = set(terms)
+        for index in order[:top_k]:
+            example_row = self.examples.rows[scores.best_example[index]]
+            matched = wanted & (set(example_row["terms"]) | set(self.replies.rows[index]["terms"]))
+            yield TemplateHit(
+                template=self.templates[index],
+                score=float(scores.fused[index]),
+                bm25=float(scores.bm25[index]),
+                dense=float(scores.dense[index]),
+                terms=tuple(t for t in dict.fromkeys(terms) if t in matched),
+                example=example_row["text"],
+            )
+
+    def _passage_hits(self, terms: Sequence[str], vector: np.ndarray, top_k: int):
+        bm25 = self.passages.bm25.scores(terms)
+        dense = self.passages.dense.scores(vector)[0]
+        f = self._fusion
+        fused = fuse(
+            [Signal(bm25, f.bm25_weight, lexical=True), Signal(dense, f.dense_weight, lexical=False)],
+            method=f.method,
+            rrf_k=f.rrf_k,
+        )
+        wanted = set(terms)
+        for index in np.argsort(-fused, kind="stable")[:top_k]:
+            row = self.passages.rows[index]
+            matched = wanted & set(row["terms"])
+            yield PassageHit(
+                id=row["id"],
+                doc=row["doc"],
+                heading=tuple(row["heading"]),
+                text=row["text"],
+                score=float(fused[index]),
+                bm25=float(bm25[index]),
+                dense=float(dense[index]),
+                terms=tuple(t for t in dict.fromkeys(terms) if t in matched),
+            )

@@ -1,0 +1,146 @@
+"""The built index on disk: collections (rows + BM25 + FAISS) and manifest.json, swapped in atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app.errors import IndexMissingError, IndexStaleError
+from app.retrieval.bm25 import BM25Index
+from app.retrieval.dense import DenseIndex
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+REBUILD = "run `kefu build` to rebuild it"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema_version: int
+    model_id: str
+    dimension: int
+    prefixes: dict[str, str]
+    corpus_hash: str
+    userdict_hash: str
+    counts: dict[str, int]
+    built_at: str
+    build_seconds: float
+    kefu_version: str
+
+
+@dataclass
+class Collection:
+    """Rows of one kind (passages, template examples …) searchable by terms and by vector."""
+
+    name: str
+    rows: list[dict]
+    bm25: BM25Index
+    dense: DenseIndex
+    vectors: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(cls, name: str, rows: list[dict], terms: list[list[str]], vectors: np.ndarray) -> "Collection":
+        if not (len(rows) == len(terms) == len(vectors)):
+            raise ValueError(f"collection {name}: {len(rows)} rows, {len(terms)} term lists, {len(vectors)} vectors")
+        return cls(name, rows, BM25Index.build(terms), DenseIndex.build(vectors), vectors)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True)
+        with (folder / "rows.jsonl").open("w", encoding="utf-8") as handle:
+            for row in self.rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.bm25.save(folder / "bm25")
+        self.dense.save(folder / "vectors.faiss")
+        np.save(folder / "vectors.npy", self.vectors, allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "Collection":
+        with (folder / "rows.jsonl").open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle]
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        return cls(folder.name, rows, BM25Index.load(folder / "bm25", len(rows)),
+                   DenseIndex.load(folder / "vectors.faiss"), vectors)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the running configuration needs the index to have been built with."""
+
+    model_id: str
+    dimension: int
+    prefixes: dict[str, str]
+    corpus_hash: str
+    userdict_hash: str
+
+
+def write_store(folder: Path, collections: list[Collection], manifest: Manifest) -> None:
+    """Write into a temporary sibling, then swap it in: readers never see a half-written index."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.building-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        for collection in collections:
+            collection.save(staging / collection.name)
+        # The manifest goes last: a staging folder without one is recognisably incomplete.
+        (staging / MANIFEST).write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
+        retired = folder.parent / f".{folder.name}.retired-{os.getpid()}"
+        if folder.exists():
+            os.replace(folder, retired)
+        os.replace(staging, folder)
+        shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise IndexMissingError(f"no index in {folder}; {REBUILD}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise IndexStaleError(
+                f"the index in {folder} has schema version {data.get('schema_version')}, "
+                f"this kefu reads version {SCHEMA_VERSION}; {REBUILD}"
+            )
+        return Manifest(**data)
+    except (ValueError, TypeError) as exc:
+        raise IndexStaleError(f"the index manifest {path} is unreadable ({exc}); {REBUILD}") from exc
+
+
+def check_manifest(manifest: Manifest, expected: Expectation, folder: Path) -> None:
+    """Refuse an index built from other inputs than the ones in use now, saying which differ."""
+    differences = []
+    if manifest.model_id != expected.model_id or manifest.dimension != expected.dimension:
+        differences.append(
+            f"model {manifest.model_id} ({manifest.dimension}d) vs {expected.model_id} ({expected.dimension}d)"
+        )
+    if manifest.prefixes != expected.prefixes:
+        differences.append(f"prefixes {manifest.prefixes} vs {expected.prefixes}")
+    if manifest.corpus_hash != expected.corpus_hash:
+        differences.append("the corpus changed since the build")
+    if manifest.userdict_hash != expected.userdict_hash:
+        differences.append("the user dictionary or stopwords changed since the build")
+    if differences:
+        raise IndexStaleError(f"the index in {folder} is stale: {'; '.join(differences)}; {REBUILD}",
+                              details=differences)
+
+
+def load_collections(folder: Path, names: list[str], progress: Callable[[str], None] | None = None) -> dict[str, Collection]:
+    collections = {}
+    for name in names:
+        path = folder / name
+        if not (path / "rows.jsonl").is_file():
+            raise IndexStaleError(f"the index in {folder} lacks the collection {name}; {REBUILD}")
+        if progress:
+            progress(f"loading {name}")
+        collections[name] = Collection.load(path)
+    return collections

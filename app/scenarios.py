@@ -1,0 +1,161 @@
+"""ScenarioClassifier: which of the five scenarios a buyer message is, with calibrated confidence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from app.corpus import SCENARIOS
+
+# Clause boundaries for messages that raise two matters ("偏小了能换吗,运费谁出").
+_CLAUSES = re.compile(r"[,，。.!！?？;；~～\s]+|(?:还有|另外|顺便问下|顺便问一下|对了)")
+# What is left of a message once punctuation, symbols and emoji are gone.
+_CONTENT = re.compile(r"[\w]", re.UNICODE)
+# Interjections and acknowledgements that carry no request on their own.
+_FILLERS = frozenset("哈 嗯 哦 噢 喔 额 呃 啊 呀 哎 唉 嘿 呵 好 的 了 吗 么 嘛 呢 吧 哇 ok".split())
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    text: str
+    scenario: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class ScenarioPrediction:
+    label: str
+    confidence: float
+    scores: dict[str, float]
+    secondary: str | None
+    needs_human: bool
+    evidence: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            "scores": {name: round(value, 4) for name, value in self.scores.items()},
+            "secondary": self.secondary,
+            "needs_human": self.needs_human,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    # Below this confidence the classifier abstains: `other` with needs_human.
+    abstain_below: float = 0.45
+    # A second scenario is reported when it holds this much probability, or wins a clause.
+    secondary_above: float = 0.25
+    neighbours: int = 10
+    knn_temperature: float = 0.05
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # dense LR, character LR, neighbours
+
+
+class ScenarioClassifier:
+    """An ensemble trained at load time on labelled buyer messages (the bank and template examples):
+
+    - logistic regression over sentence embeddings (meaning, paraphrase);
+    - logistic regression over character 1-3-grams (shop vocabulary, typos, numbers like 52kg);
+    - similarity-weighted votes of the nearest labelled messages (evidence a person can read).
+    The three probability vectors are averaged. Training takes about a second, so nothing is pickled.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        vectors: np.ndarray,
+        settings: ClassifierSettings = ClassifierSettings(),
+    ) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        if len(texts) != len(labels) or len(texts) != len(vectors):
+            raise ValueError("texts, labels and vectors must be the same length")
+        self.settings = settings
+        self._texts = list(texts)
+        self._labels = np.array([SCENARIOS.index(label) for label in labels])
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._dense = LogisticRegression(C=4.0, max_iter=2000).fit(self._vectors, self._labels)
+        self._chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+        char_features = self._chars.fit_transform(self._texts)
+        self._char_model = LogisticRegression(C=8.0, max_iter=2000).fit(char_features, self._labels)
+
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """Averaged ensemble probabilities, (n, 5) in SCENARIOS order."""
+        w_dense, w_chars, w_knn = self.settings.weights
+        dense = self._dense.predict_proba(vectors)
+        chars = self._char_model.predict_proba(self._chars.transform(list(texts)))
+        knn = self._neighbour_votes(vectors)
+        return (w_dense * dense + w_chars * chars + w_knn * knn) / (w_dense + w_chars + w_knn)
+
+    def classify(self, texts: Sequence[str], vectors: np.ndarray, clause_sets: Sequence[Sequence[str]] = (),
+                 clause_vectors: Sequence[np.ndarray] = ()) -> list[ScenarioPrediction]:
+        probabilities = self.probabilities(texts, vectors)
+        similarities = vectors @ self._vectors.T
+        predictions = []
+        for row, text in enumerate(texts):
+            clause_labels: list[str] = []
+            if row < len(clause_sets) and len(clause_sets[row]) > 1:
+                clause_probabilities = self.probabilities(clause_sets[row], clause_vectors[row])
+                clause_labels = [
+                    SCENARIOS[int(np.argmax(p))] for p in clause_probabilities if float(np.max(p)) >= 0.5
+                ]
+            predictions.append(self._predict(text, probabilities[row], similarities[row], clause_labels))
+        return predictions
+
+    def _predict(self, text: str, probabilities: np.ndarray, similarities: np.ndarray,
+                 clause_labels: list[str]) -> ScenarioPrediction:
+        order = np.argsort(-probabilities)
+        best, confidence = SCENARIOS[order[0]], float(probabilities[order[0]])
+        scores = {name: float(p) for name, p in zip(SCENARIOS, probabilities)}
+        nearest = np.argsort(-similarities)[:3]
+        evidence = {
+            "nearest": [
+                {"text": self._texts[i], "scenario": SCENARIOS[self._labels[i]], "similarity": round(float(similarities[i]), 4)}
+                for i in nearest
+            ],
+        }
+        fragment = is_fragment(text)
+        needs_human = fragment or confidence < self.settings.abstain_below
+        if needs_human:
+            evidence["abstained"] = "no request in the message" if fragment else f"confidence {confidence:.2f} is too low"
+            best = "other"
+        secondary = next((label for label in clause_labels if label != best), None)
+        if secondary is None:
+            runner_up = SCENARIOS[order[1]] if SCENARIOS[order[0]] == best else SCENARIOS[order[0]]
+            if scores[runner_up] >= self.settings.secondary_above:
+                secondary = runner_up
+        return ScenarioPrediction(best, confidence, scores, secondary, needs_human, evidence)
+
+    def _neighbour_votes(self, vectors: np.ndarray) -> np.ndarray:
+        similarities = vectors @ self._vectors.T
+        k = min(self.settings.neighbours, similarities.shape[1])
+        top = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
+        votes = np.zeros((len(vectors), len(SCENARIOS)))
+        for row in range(len(vectors)):
+            sims = similarities[row, top[row]]
+            weights = np.exp((sims - sims.max()) / self.settings.knn_temperature)
+            np.add.at(votes[row], self._labels[top[row]], weights)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+
+def split_clauses(text: str) -> list[str]:
+    """The message's clauses with some content, for spotting a second matter."""
+    return [clause for clause in _CLAUSES.split(text) if clause and len(clause) >= 2 and not is_fragment(clause)]
+
+
+def is_fragment(text: str) -> bool:
+    """True for messages with no request in them: "哈哈", "?", "嗯嗯", emoji, placeholders alone."""
+    content = "".join(_CONTENT.findall(text.lower()))
+    if not content:
+        return True
+    stripped = content
+    for filler in sorted(_FILLERS, key=len, reverse=True):
+        stripped = stripped.replace(filler, "")
+    return not stripped

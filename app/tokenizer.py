@@ -1,0 +1,45 @@
+"""Shop-aware Chinese segmentation: our own jieba.Tokenizer with the shop user dictionary."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+# Tokens made only of punctuation, symbols or spaces carry no retrieval signal.
+_NOISE = re.compile(r"^[\W_]+$", re.UNICODE)
+
+
+class ShopTokenizer:
+    """Segments normalized text into lowercase search terms, never touching jieba's globals."""
+
+    def __init__(self, userdict: Path, stopwords: Path) -> None:
+        import jieba
+
+        # jieba logs "Building prefix dict..." at INFO to stderr on every instance.
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.tmp_dir = tempfile.gettempdir()
+        self._jieba.load_userdict(str(userdict))
+        self._stopwords = frozenset(
+            line.strip() for line in stopwords.read_text(encoding="utf-8").splitlines() if line.strip()
+        )
+        self.fingerprint = _sha256_files(userdict, stopwords)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Search terms of `text` (already normalized), in order, duplicates kept for BM25's tf."""
+        terms = []
+        for token in self._jieba.cut_for_search(text.lower(), HMM=True):
+            token = token.strip()
+            if token and token not in self._stopwords and not _NOISE.match(token):
+                terms.append(token)
+        return terms
+
+
+def _sha256_files(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,122 @@
+"""Shared fixtures: a deterministic fake embedder, and indexes built once per session (fake and real)."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.config import Settings
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "corpus"
+
+
+class FakeEmbedder:
+    """Implements the Embedder protocol with hashed character n-grams: fast, deterministic, no weights."""
+
+    model_id = "fake-hashed-ngrams"
+    dimension = 384
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            text = text.split(": ", 1)[-1]  # ignore e5 prefixes, like a symmetric model would
+            grams = list(text) + [text[i : i + 2] for i in range(len(text) - 1)]
+            for gram in grams:
+                out[row, zlib.crc32(gram.encode()) % self.dimension] += 1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else out[row]
+        return out
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def fake_index(tmp_path_factory, fake_embedder) -> Settings:
+    """The real corpus indexed with the fake embedder (seconds, no model)."""
+    from app.indexing import build_index
+
+    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("fake-index"))
+    build_index(settings, embedder=fake_embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def real_model_dir() -> Path:
+    """The converted default model, cached in the project's index/ like a user's `kefu build` does."""
+    from app.embedding import prepare_default_model
+
+    folder = Settings().default_model_dir
+    prepare_default_model(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory, real_model_dir) -> Settings:
+    """The real corpus indexed with the real model, into a temporary folder."""
+    from app.indexing import build_index
+
+    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("real-index"), model_dir=real_model_dir)
+    build_index(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def real_service(real_settings):
+    from app.service import KefuService
+
+    return KefuService.load(real_settings)
+
+
+MINI_TEMPLATES = """\
+- id: price.bargain.no_discount
+  scenario: price
+  topic: price.bargain
+  reply: 亲，我们的价格已经很实在了，现在下单还可以用{coupon}。
+  examples: [能便宜点吗, 少点呗老板, 还能优惠不, 打个折吧, 便宜10块我就买]
+  platforms: [taobao, tmall, jd]
+  source: team
+- id: logistics.ship_time.normal
+  scenario: logistics
+  topic: logistics.ship_time
+  reply: 您好，付款后48小时内发货，发货后可以在订单里查看{tracking_no}。
+  examples: [什么时候发货, 今天能发吗, 几天发货啊, 咋还不发货, 明天能到吗]
+  platforms: [taobao, tmall, jd]
+  source:
+    doc: 002_d5e9aecbfc807c3b.txt
+    heading: 4.3 发货
+"""
+
+MINI_BANK = "\n".join([
+    '{"id": "b1", "message": "能便宜点吗", "scenario": "price", "also": []}',
+    '{"id": "b2", "message": "什么时候发货", "scenario": "logistics", "also": []}',
+    '{"id": "b3", "message": "170穿什么码", "scenario": "size", "also": []}',
+]) + "\n"
+
+
+@pytest.fixture
+def mini_corpus(tmp_path) -> Path:
+    """A small corpus (real handbooks, two templates, three labelled messages) that tests may change."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS / "handbooks", corpus / "handbooks")
+    for name in ("userdict.txt", "stopwords.txt"):
+        shutil.copy(CORPUS / name, corpus / name)
+    (corpus / "templates.yaml").write_text(MINI_TEMPLATES, encoding="utf-8")
+    (corpus / "training").mkdir()
+    (corpus / "training" / "scenario_bank.jsonl").write_text(MINI_BANK, encoding="utf-8")
+    return corpus
