@@ -274,7 +274,10 @@ _HEADING_LEVELS = (
 UNMARKED_HEADING = 9
 _CAPTION = re.compile(r"^[图表]\s*\d")  # "图1-1店铺评价页售后指标" labels a picture, not a section
 _SHORT_HEADING = 30
-_ITEM_OPENING = re.compile(rf"^([{_CN_DIGITS}]+[、:：．]|[(（][{_CN_DIGITS}\d]+[)）]|\d{{1,2}}[.、．:](?!\d)|[{_CIRCLED}]|[A-Z][.、]|【|▲|◎|·|•|-\s)")
+# A line opening like this is a list item or a bullet, never the continuation of the line before.
+_ITEM_OPENING = re.compile(
+    rf"^([{_CN_DIGITS}]+[、:：．]|[(（][{_CN_DIGITS}\d]+[)）]|\d{{1,2}}[.、．:](?!\d)|[{_CIRCLED}]|[A-Z][.、]|【|▲|◎|·|•|-\s)"
+)
 
 
 def looks_like_title(line: str) -> bool:
@@ -461,7 +464,8 @@ def _break_spaces(text: str) -> str:
         current = pieces[0] if pieces else ""
         for right in pieces[1:]:
             left = current
-            ends_sentence = left[-1] in _SENTENCE_END + "】" or (len(left) > 1 and left[-1] in "”」" and left[-2] in _SENTENCE_END)
+            closed_quote = len(left) > 1 and left[-1] in "”」" and left[-2] in _SENTENCE_END
+            ends_sentence = left[-1] in _SENTENCE_END + "】" or closed_quote
             if ends_sentence or heading_level_of_marker(right) is not None or _ITEM_OPENING.match(right):
                 built.append(current)
                 current = right
@@ -706,7 +710,7 @@ def _recover_slides(text: str) -> str:
         if path == current:
             continue
         if current and path[0] == current[0]:
-            out.append("\n" + "\n".join(path[1:]) + "\n")
+            out.append("\n" + "".join(title + "\n" for title in path[1:]))
         else:
             out.append("\n\n" + "\n".join(path) + "\n")
         current = path

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from app import __version__
 from app.chunking import split_passages
 from app.cleaning import clean_handbook, normalize_text
@@ -23,6 +25,7 @@ from app.corpus import (
 )
 from app.embedding import Embedder, load_embedder, prepare_default_model
 from app.errors import CorpusError
+from app.scenarios import fit_temperature
 from app.retrieval.store import SCHEMA_VERSION, Collection, Expectation, Manifest, write_store
 from app.tokenizer import ShopTokenizer
 
@@ -33,6 +36,7 @@ EXAMPLES = "examples"
 REPLIES = "replies"
 BANK = "bank"
 COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK)
+CALIBRATION = "calibration"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,15 @@ def expectation(settings: Settings, embedder: Embedder, tokenizer: ShopTokenizer
         corpus_hash=corpus_fingerprint(settings.corpus_dir),
         userdict_hash=tokenizer.fingerprint,
     )
+
+
+def training_set(collections: dict[str, Collection], templates) -> tuple[list[str], list[str], np.ndarray]:
+    """The classifier's labelled messages: the scenario bank plus every template's example questions."""
+    scenario_of = {t.id: t.scenario for t in templates}
+    bank, examples = collections[BANK], collections[EXAMPLES]
+    texts = [row["text"] for row in bank.rows] + [row["text"] for row in examples.rows]
+    labels = [row["scenario"] for row in bank.rows] + [scenario_of[row["template_id"]] for row in examples.rows]
+    return texts, labels, np.vstack([bank.vectors, examples.vectors])
 
 
 def build_index(
@@ -114,6 +127,12 @@ def build_index(
         vectors = embedder.encode([prefix + text for text in texts])
         collections.append(Collection.build(name, rows, terms, vectors))
 
+    progress("calibrating the scenario classifier (5-fold cross-validation)")
+    by_name = {c.name: c for c in collections}
+    texts, labels, vectors = training_set(by_name, templates)
+    calibration = {"temperature": fit_temperature(texts, labels, vectors), "folds": 5,
+                   "training_messages": len(texts)}
+
     expected = expectation(settings, embedder, tokenizer)
     counts = {c.name: len(c.rows) for c in collections} | {"templates": len(templates)}
     seconds = round(time.perf_counter() - started, 2)
@@ -130,5 +149,5 @@ def build_index(
         kefu_version=__version__,
     )
     progress(f"writing the index to {settings.store_dir}")
-    write_store(settings.store_dir, collections, manifest)
+    write_store(settings.store_dir, collections, manifest, extras={CALIBRATION: calibration})
     return BuildReport(settings.store_dir, counts, seconds, converted)

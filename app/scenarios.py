@@ -47,13 +47,17 @@ class ScenarioPrediction:
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    # Below this confidence the classifier abstains: `other` with needs_human.
-    abstain_below: float = 0.45
+    # Below this calibrated confidence a wrong answer is likelier than a right one: abstain
+    # (`other` with needs_human).
+    abstain_below: float = 0.5
     # A second scenario is reported when it holds this much probability, or wins a clause.
     secondary_above: float = 0.25
     neighbours: int = 10
     knn_temperature: float = 0.05
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # dense LR, character LR, neighbours
+    # Softmax temperature over the averaged log-probabilities, fitted by `fit_temperature` at build
+    # time: averaging three models flattens probabilities, so the raw average is under-confident.
+    temperature: float = 1.0
 
 
 class ScenarioClassifier:
@@ -62,7 +66,9 @@ class ScenarioClassifier:
     - logistic regression over sentence embeddings (meaning, paraphrase);
     - logistic regression over character 1-3-grams (shop vocabulary, typos, numbers like 52kg);
     - similarity-weighted votes of the nearest labelled messages (evidence a person can read).
-    The three probability vectors are averaged. Training takes about a second, so nothing is pickled.
+    The three probability vectors are averaged, then sharpened by a temperature fitted on
+    out-of-fold predictions (see `fit_temperature`). Training takes about three seconds, so nothing
+    is pickled.
     """
 
     def __init__(
@@ -89,10 +95,11 @@ class ScenarioClassifier:
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """Averaged ensemble probabilities, (n, 5) in SCENARIOS order."""
         w_dense, w_chars, w_knn = self.settings.weights
-        dense = self._dense.predict_proba(vectors)
-        chars = self._char_model.predict_proba(self._chars.transform(list(texts)))
+        dense = _full(self._dense, self._dense.predict_proba(vectors))
+        chars = _full(self._char_model, self._char_model.predict_proba(self._chars.transform(list(texts))))
         knn = self._neighbour_votes(vectors)
-        return (w_dense * dense + w_chars * chars + w_knn * knn) / (w_dense + w_chars + w_knn)
+        average = (w_dense * dense + w_chars * chars + w_knn * knn) / (w_dense + w_chars + w_knn)
+        return _sharpen(average, self.settings.temperature)
 
     def classify(self, texts: Sequence[str], vectors: np.ndarray, clause_sets: Sequence[Sequence[str]] = (),
                  clause_vectors: Sequence[np.ndarray] = ()) -> list[ScenarioPrediction]:
@@ -143,6 +150,47 @@ class ScenarioClassifier:
             weights = np.exp((sims - sims.max()) / self.settings.knn_temperature)
             np.add.at(votes[row], self._labels[top[row]], weights)
         return votes / votes.sum(axis=1, keepdims=True)
+
+
+def _full(model, probabilities: np.ndarray) -> np.ndarray:
+    """Probabilities over all five scenarios, even when training lacked some of them."""
+    out = np.zeros((len(probabilities), len(SCENARIOS)))
+    out[:, model.classes_] = probabilities
+    return out
+
+
+def _sharpen(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    logits = np.log(np.clip(probabilities, 1e-9, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
+                    settings: ClassifierSettings = ClassifierSettings(), folds: int = 5) -> float:
+    """The temperature that makes out-of-fold probabilities best calibrated (least log loss).
+
+    Fitted on the training messages themselves by cross-validation, never on an evaluation set.
+    """
+    from dataclasses import replace
+
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array([SCENARIOS.index(label) for label in labels])
+    folds = min(folds, int(np.bincount(y).min(initial=0)) if len(set(y)) == len(SCENARIOS) else 0)
+    if folds < 2:
+        return 1.0  # too few messages of some scenario to cross-validate: leave probabilities as they are
+    raw = replace(settings, temperature=1.0)
+    out_of_fold = np.zeros((len(texts), len(SCENARIOS)))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    for train, test in splitter.split(np.zeros(len(y)), y):
+        model = ScenarioClassifier([texts[i] for i in train], [labels[i] for i in train], vectors[train], raw)
+        out_of_fold[test] = model.probabilities([texts[i] for i in test], vectors[test])
+
+    def log_loss(temperature: float) -> float:
+        return float(-np.log(_sharpen(out_of_fold, temperature)[np.arange(len(y)), y] + 1e-12).mean())
+
+    return float(min(np.round(np.arange(0.2, 2.01, 0.05), 2), key=log_loss))
 
 
 def split_clauses(text: str) -> list[str]:

@@ -14,10 +14,19 @@ from app.config import PLATFORMS, Settings
 from app.corpus import SCENARIOS, load_templates
 from app.embedding import Embedder, load_embedder
 from app.errors import InputError
-from app.indexing import BANK, COLLECTIONS, EXAMPLES, PASSAGES, REPLIES, expectation, make_tokenizer
+from app.indexing import (
+    CALIBRATION,
+    COLLECTIONS,
+    EXAMPLES,
+    PASSAGES,
+    REPLIES,
+    expectation,
+    make_tokenizer,
+    training_set,
+)
 from app.retrieval.hybrid import FusionSettings, HybridRetriever, SearchResult
-from app.retrieval.store import check_manifest, load_collections, read_manifest
-from app.scenarios import ScenarioClassifier, ScenarioPrediction, split_clauses
+from app.retrieval.store import check_manifest, load_collections, read_extra, read_manifest
+from app.scenarios import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
 
 MAX_TOP_K = 20
 # Encoders see at most 512 tokens; a 5,000-character paste is classified on its opening, where
@@ -142,13 +151,9 @@ class KefuService:
             ),
         )
         progress("training the scenario classifier")
-        scenario_of = {t.id: t.scenario for t in templates}
-        bank, examples = collections[BANK], collections[EXAMPLES]
-        classifier = ScenarioClassifier(
-            texts=[row["text"] for row in bank.rows] + [row["text"] for row in examples.rows],
-            labels=[row["scenario"] for row in bank.rows] + [scenario_of[row["template_id"]] for row in examples.rows],
-            vectors=np.vstack([bank.vectors, examples.vectors]),
-        )
+        texts, labels, vectors = training_set(collections, templates)
+        temperature = float(read_extra(store, CALIBRATION)["temperature"])
+        classifier = ScenarioClassifier(texts, labels, vectors, ClassifierSettings(temperature=temperature))
         return cls(settings, retriever, classifier, ReplyComposer(Etiquette.load(settings.corpus_dir)))
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:

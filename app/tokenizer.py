@@ -22,7 +22,8 @@ class ShopTokenizer:
         logging.getLogger("jieba").setLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
         self._jieba.tmp_dir = tempfile.gettempdir()
-        self._jieba.load_userdict(str(userdict))
+        with userdict.open("rb") as handle:  # jieba leaves a path's file unclosed
+            self._jieba.load_userdict(handle)
         self._stopwords = frozenset(
             line.strip() for line in stopwords.read_text(encoding="utf-8").splitlines() if line.strip()
         )

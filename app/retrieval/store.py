@@ -79,8 +79,12 @@ class Expectation:
     userdict_hash: str
 
 
-def write_store(folder: Path, collections: list[Collection], manifest: Manifest) -> None:
-    """Write into a temporary sibling, then swap it in: readers never see a half-written index."""
+def write_store(folder: Path, collections: list[Collection], manifest: Manifest,
+                extras: dict[str, dict] | None = None) -> None:
+    """Write into a temporary sibling, then swap it in: readers never see a half-written index.
+
+    `extras` are small JSON documents stored beside the collections (name -> content).
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -88,6 +92,8 @@ def write_store(folder: Path, collections: list[Collection], manifest: Manifest)
     try:
         for collection in collections:
             collection.save(staging / collection.name)
+        for name, content in (extras or {}).items():
+            (staging / f"{name}.json").write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
         # The manifest goes last: a staging folder without one is recognisably incomplete.
         (staging / MANIFEST).write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
         retired = folder.parent / f".{folder.name}.retired-{os.getpid()}"
@@ -132,6 +138,14 @@ def check_manifest(manifest: Manifest, expected: Expectation, folder: Path) -> N
     if differences:
         raise IndexStaleError(f"the index in {folder} is stale: {'; '.join(differences)}; {REBUILD}",
                               details=differences)
+
+
+def read_extra(folder: Path, name: str) -> dict:
+    path = folder / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexStaleError(f"the index in {folder} lacks a readable {path.name} ({exc}); {REBUILD}") from exc
 
 
 def load_collections(folder: Path, names: list[str], progress: Callable[[str], None] | None = None) -> dict[str, Collection]:
