@@ -8,11 +8,19 @@ import sys
 import time
 from typing import Sequence
 
-from app.errors import KefuError
+from app.errors import InputError, KefuError
+
+PLATFORM_CHOICES = ("taobao", "tmall", "jd")
+SCENARIO_NAMES = {"size": "尺码", "price": "价格", "logistics": "物流", "complaint": "投诉", "other": "其他"}
+# Messages read from stdin are answered in batches: one encoder call per batch, bounded memory.
+STDIN_BATCH = 64
 
 EXAMPLES = {
     "build": "kefu build",
     "search": 'kefu search "能便宜点吗" --top-k 3 --json',
+    "eval": "kefu eval corpus/eval/dev.jsonl --report report.html --out results.jsonl",
+    "inspect": 'kefu inspect --message "什么时候发货" --reply "亲，明天发" --platform jd',
+    "reply": 'kefu reply "这件衣服170斤穿什么码" --platform jd --json   |   kefu reply - --json < messages.txt',
 }
 
 
@@ -44,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Convert the bundled embedding model if needed and build the "
                                             "hybrid index over the corpus.",
                                 epilog=f"example: {EXAMPLES['build']}")
+    build.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
     build.set_defaults(run=_build)
 
     search = commands.add_parser("search", help="top handbook passages and templates for a query",
@@ -52,6 +61,45 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5, help="results per kind (1-20, default 5)")
     search.add_argument("--json", action="store_true", help="print one JSON list")
     search.set_defaults(run=_search)
+
+    reply = commands.add_parser("reply", help="scenario and the best ready-to-send replies for a buyer message",
+                                description="Classify a buyer message and suggest replies written by the "
+                                            "handbooks' etiquette. With '-' reads one message per line from "
+                                            "stdin and loads the model once.",
+                                epilog=f"example: {EXAMPLES['reply']}")
+    reply.add_argument("message", help="the buyer message, or - to read one message per line from stdin")
+    reply.add_argument("--platform", choices=PLATFORM_CHOICES, default=None, help="taobao (default), tmall or jd")
+    reply.add_argument("--top-k", type=int, default=3, help="replies to suggest (1-20, default 3)")
+    turn = reply.add_mutually_exclusive_group()
+    turn.add_argument("--first-turn", dest="first_turn", action="store_true", default=None,
+                      help="the agent's first turn in the conversation: add a greeting (default)")
+    turn.add_argument("--no-first-turn", dest="first_turn", action="store_false",
+                      help="the conversation is under way: no greeting")
+    reply.add_argument("--slot", action="append", default=[], metavar="NAME=VALUE",
+                       help="fill a reply slot, e.g. --slot order_id=1234 (repeatable)")
+    reply.add_argument("--json", action="store_true", help="print JSON (one object per line with '-')")
+    reply.set_defaults(run=_reply)
+
+    evaluate = commands.add_parser("eval", help="score kefu's suggestions and inspect agents' replies on a case file",
+                                   description="Cases are JSON Lines (or CSV with the same columns): message, "
+                                               "scenario, also, reply, platform, first_turn, ok, id. Bad lines are "
+                                               "reported with their line number and skipped.",
+                                   epilog=f"example: {EXAMPLES['eval']}")
+    evaluate.add_argument("cases", help="a .jsonl or .csv file of cases")
+    evaluate.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    evaluate.add_argument("--out", metavar="FILE", help="write one JSON line per case (for diffing two runs)")
+    evaluate.add_argument("--report", metavar="FILE", help="write a self-contained HTML report")
+    evaluate.set_defaults(run=_eval)
+
+    inspect = commands.add_parser("inspect", help="quality inspection (质检) of one agent reply",
+                                  epilog=f"example: {EXAMPLES['inspect']}")
+    inspect.add_argument("--message", required=True, help="the buyer's message")
+    inspect.add_argument("--reply", required=True, help="the agent's reply")
+    inspect.add_argument("--platform", choices=PLATFORM_CHOICES, default="taobao")
+    inspect.add_argument("--no-first-turn", dest="first_turn", action="store_false", default=True,
+                         help="the conversation is under way (no greeting expected)")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(run=_inspect)
     return parser
 
 
@@ -69,7 +117,10 @@ def _build(args: argparse.Namespace) -> int:
     from app.indexing import build_index
 
     started = time.perf_counter()
-    report = build_index(_settings(), progress=_progress)
+    report = build_index(_settings(), force=args.force, progress=_progress)
+    if report.up_to_date:
+        _progress(f"the index in {report.folder} is up to date (kefu build --force rebuilds it)")
+        return 0
     counts = ", ".join(f"{count} {name}" for name, count in report.counts.items())
     _progress(f"built {report.folder} in {time.perf_counter() - started:.1f}s ({counts})")
     return 0
@@ -81,7 +132,7 @@ def _search(args: argparse.Namespace) -> int:
     check_top_k(args.top_k)
     service = KefuService.load(_settings(), progress=_progress)
     result = service.search(args.query, args.top_k)
-    records = search_records(result)
+    records = result.as_records()
     if args.json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
         return 0
@@ -95,25 +146,166 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
-def search_records(result) -> list[dict]:
-    """The JSON form of a search, shared with the API."""
-    records = []
-    for hit in result.templates:
-        t = hit.template
-        records.append({
-            "kind": "template", "id": t.id, "text": t.reply, "doc": t.source.doc or "team",
-            "heading": [t.source.heading] if t.source.heading else [], "scenario": t.scenario,
-            "topic": t.topic, "source": t.source.label, "example": hit.example,
-            "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),
-            "terms": list(hit.terms),
-        })
-    for hit in result.passages:
-        records.append({
-            "kind": "passage", "id": hit.id, "text": hit.text, "doc": hit.doc, "heading": list(hit.heading),
-            "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),
-            "terms": list(hit.terms),
-        })
-    return records
+def _reply(args: argparse.Namespace) -> int:
+    from app.service import KefuService, ReplyRequest, check_top_k
+
+    check_top_k(args.top_k)
+    slots = {}
+    for item in args.slot:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InputError(f"--slot takes NAME=VALUE, got {item!r}")
+        slots[name.strip()] = value
+    settings = _settings()
+    platform = args.platform or settings.default_platform
+
+    def request(message: str) -> ReplyRequest:
+        return ReplyRequest(message=message, platform=platform, top_k=args.top_k,
+                            first_turn=args.first_turn, slots=slots)
+
+    service = KefuService.load(settings, progress=_progress)
+    if args.message != "-":
+        _print_reply(service.reply(request(args.message)).as_dict(), args.json)
+        return 0
+    failures = 0
+    batch: list[str] = []
+    # errors="replace": one undecodable line must not lose the rest of the input.
+    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    for line in stdin:
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) == STDIN_BATCH:
+            failures += _reply_batch(service, [request(m) for m in batch], args.json)
+            batch = []
+    if batch:
+        failures += _reply_batch(service, [request(m) for m in batch], args.json)
+    return 1 if failures else 0
+
+
+def _reply_batch(service, requests, as_json: bool) -> int:
+    """Answer a batch; a bad line (e.g. empty) gets an error object in its place, the rest go on."""
+    from app.service import prepare_message
+
+    good = []
+    outputs: list[dict] = []
+    for request in requests:
+        try:
+            prepare_message(request.message)
+            good.append(request)
+            outputs.append({})
+        except InputError as exc:
+            outputs.append({"message": request.message, "error": {"code": exc.code, "message": exc.message}})
+    answers = iter(service.reply_many(good)) if good else iter(())
+    failures = 0
+    for output in outputs:
+        if "error" in output:
+            failures += 1
+            if as_json:
+                print(json.dumps(output, ensure_ascii=False), flush=True)
+            else:
+                print(f"kefu: {output['error']['message']}: {output['message']!r}", file=sys.stderr)
+            continue
+        _print_reply(next(answers).as_dict(), as_json, one_line=True)
+    return failures
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.batch import evaluate
+    from app.evaluation import parse_csv, parse_jsonl
+    from app.service import KefuService
+
+    path = Path(args.cases)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    # A broken byte spoils one line, not the file: that line then fails to parse and is skipped.
+    text = raw.decode("utf-8-sig", errors="replace")
+    parsed = parse_csv(text) if path.suffix.lower() == ".csv" else parse_jsonl(text.splitlines())
+    for skipped in parsed.skipped:
+        _progress(f"line {skipped.line} skipped: {skipped.reason}")
+    service = KefuService.load(_settings(), progress=_progress)
+    summary, records = evaluate(service, parsed, progress=_bar)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if args.report:
+        from app.report import render_report
+
+        Path(args.report).write_text(render_report(summary, records, title=f"kefu 评测报告 · {path.name}"),
+                                     encoding="utf-8")
+        _progress(f"report written to {args.report}")
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\r[kefu] {'#' * filled}{'.' * (width - filled)} {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def _print_summary(summary: dict) -> None:
+    scenario = summary["scenario"]
+
+    def pct(value):
+        return "—" if value is None else f"{value:.1%}"
+
+    print(f"cases {summary['cases']}  evaluated {summary['evaluated']}  skipped {len(summary['skipped'])}")
+    if scenario["labelled"]:
+        print(f"scenario  labelled {scenario['labelled']}  accuracy {pct(scenario['accuracy'])}  "
+              f"strict {pct(scenario['accuracy_strict'])}  macro-F1 {scenario['macro_f1']:.3f}  "
+              f"abstained {scenario['abstained']}  ECE {scenario['calibration_error']:.3f}")
+        print("\n" + f"{'gold/predicted':<18}" + "".join(f"{label:>11}" for label in SCENARIO_NAMES))
+        for gold, row in scenario["confusion"].items():
+            print(f"{gold:<18}" + "".join(f"{row[label]:>11}" for label in SCENARIO_NAMES))
+        print(f"\n{'scenario':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+        for label, m in scenario["per_scenario"].items():
+            print(f"{label:<12}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>10}")
+        print(f"\ntop reply in the gold scenario: {pct(summary['replies']['top1_scenario_match'])}")
+    inspection = summary["inspection"]
+    if inspection["inspected"]:
+        print(f"inspection  inspected {inspection['inspected']}  pass rate {pct(inspection['pass_rate'])}  "
+              f"agreement with humans {pct(inspection['agreement'])} (of {inspection['judged']})")
+    print(f"latency per message (batched): p50 {summary['latency_ms']['p50']} ms  p95 {summary['latency_ms']['p95']} ms")
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from app.service import KefuService
+
+    service = KefuService.load(_settings(), progress=_progress)
+    result = service.inspect_many([(args.message, args.reply, args.platform, args.first_turn)])[0].as_dict()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'通过' if result['ok'] else '未通过'}  得分 {result['score']}")
+    for finding in result["findings"]:
+        print(f"- [{finding['severity']}] {finding['rule']}: {finding['detail']}")
+    return 0
+
+
+def _print_reply(result: dict, as_json: bool, one_line: bool = False) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=None if one_line else 2), flush=True)
+        return
+    scenario = result["scenario"]
+    label = SCENARIO_NAMES[scenario["label"]]
+    line = f"场景: {label} ({scenario['label']}) {scenario['confidence']:.0%}"
+    if scenario["secondary"]:
+        line += f"  次要: {SCENARIO_NAMES[scenario['secondary']]}"
+    if result["needs_human"]:
+        line += "  需要人工处理"
+    print(line)
+    for number, reply in enumerate(result["replies"], start=1):
+        print(f"\n{number}. [{reply['template_id']}] {reply['score']:.2f}  来源: {reply['source']['label']}")
+        print(f"   {reply['text']}")
+    print()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from app.corpus import SLOT_PATTERN, SLOT_PLACEHOLDERS, Template
 from app.errors import CorpusError
 
 ETIQUETTE = "etiquette.yaml"
+_LEADING_ADDRESS = re.compile(r"^(?:(?:亲爱的|亲|您好|你好)[,，~～!！\s]*)+")
 
 
 class _PlatformModel(BaseModel):
@@ -105,10 +106,13 @@ class ReplyComposer:
         else:
             greeting = profile.greeting if first_turn else ""
             closing = profile.closing
+        if greeting:
+            # The greeting already addresses the buyer; "亲，欢迎光临～亲，我们家…" reads as a machine.
+            body = _LEADING_ADDRESS.sub("", body)
         text = "".join(part for part in (greeting, _sentence(body), closing) if part)
         if not profile.allows_qin:
             text = self.without_qin(text)
-        return ComposedText(_dedupe_address(text), missing)
+        return ComposedText(text, missing)
 
     def tidy(self, text: str) -> str:
         """No shouting and no absolute promises, whatever the template says."""
@@ -142,7 +146,3 @@ def _sentence(text: str) -> str:
     text = text.strip()
     return text if not text or text[-1] in "。！？!?～~）)】」”" else text + "。"
 
-
-def _dedupe_address(text: str) -> str:
-    # Greeting + a body that greets again ("您好，欢迎…～您好，…") reads as a machine; keep the first.
-    return re.sub(r"([～。，])(?:亲，)?您好[，,]", r"\1", text)

@@ -90,9 +90,16 @@ def prepare_default_model(folder: Path, progress: Callable[[str], None] | None =
 def load_embedder(model_setting: str, default_folder: Path, batch_size: int) -> SentenceTransformerEmbedder:
     if model_setting:
         return SentenceTransformerEmbedder(model_setting, batch_size=batch_size)
-    if not (default_folder / "modules.json").is_file():
+    marker = default_folder / "kefu_conversion.json"
+    if not (default_folder / "modules.json").is_file() or not marker.is_file():
         raise ModelError(f"the embedding model is not prepared in {default_folder}; run `kefu build`")
-    return SentenceTransformerEmbedder(default_folder, batch_size=batch_size, model_id=DEFAULT_MODEL_NAME)
+    try:
+        conversion = json.loads(marker.read_text(encoding="utf-8"))
+        # The id names the exact conversion, so an index built from an older one reads as stale.
+        model_id = f"{DEFAULT_MODEL_NAME} sha256:{conversion['source_sha256'][:12]} v{conversion['converter_version']}"
+    except (ValueError, KeyError) as exc:
+        raise ModelError(f"{marker} is unreadable ({exc}); delete {default_folder} and run `kefu build`") from exc
+    return SentenceTransformerEmbedder(default_folder, batch_size=batch_size, model_id=model_id)
 
 
 def _sha256(path: Path) -> str:

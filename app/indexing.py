@@ -24,9 +24,17 @@ from app.corpus import (
     load_templates,
 )
 from app.embedding import Embedder, load_embedder, prepare_default_model
-from app.errors import CorpusError
+from app.errors import CorpusError, IndexError_
 from app.scenarios import fit_temperature
-from app.retrieval.store import SCHEMA_VERSION, Collection, Expectation, Manifest, write_store
+from app.retrieval.store import (
+    SCHEMA_VERSION,
+    Collection,
+    Expectation,
+    Manifest,
+    check_manifest,
+    read_manifest,
+    write_store,
+)
 from app.tokenizer import ShopTokenizer
 
 Progress = Callable[[str], None]
@@ -45,6 +53,7 @@ class BuildReport:
     counts: dict[str, int]
     seconds: float
     model_converted: bool
+    up_to_date: bool = False  # nothing was built: the index already matched corpus, model and settings
 
 
 def make_tokenizer(corpus_dir: Path) -> ShopTokenizer:
@@ -78,6 +87,7 @@ def build_index(
     settings: Settings,
     *,
     embedder: Embedder | None = None,
+    force: bool = True,
     progress: Progress = lambda message: None,
 ) -> BuildReport:
     started = time.perf_counter()
@@ -89,6 +99,13 @@ def build_index(
         embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size)
     tokenizer = make_tokenizer(settings.corpus_dir)
     corpus_dir = settings.corpus_dir
+    if not force:
+        try:
+            manifest = read_manifest(settings.store_dir)
+            check_manifest(manifest, expectation(settings, embedder, tokenizer), settings.store_dir)
+            return BuildReport(settings.store_dir, manifest.counts, 0.0, converted, up_to_date=True)
+        except IndexError_:
+            pass  # missing or stale: build
 
     progress("cleaning handbooks")
     passages = []

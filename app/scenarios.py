@@ -80,6 +80,7 @@ class ScenarioClassifier:
     ) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         if len(texts) != len(labels) or len(texts) != len(vectors):
             raise ValueError("texts, labels and vectors must be the same length")
@@ -87,10 +88,12 @@ class ScenarioClassifier:
         self._texts = list(texts)
         self._labels = np.array([SCENARIOS.index(label) for label in labels])
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._dense = LogisticRegression(C=4.0, max_iter=2000).fit(self._vectors, self._labels)
-        self._chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
-        char_features = self._chars.fit_transform(self._texts)
-        self._char_model = LogisticRegression(C=8.0, max_iter=2000).fit(char_features, self._labels)
+        # These problems are small; BLAS threads fighting torch's for two cores made training 5x slower.
+        with threadpool_limits(limits=1):
+            self._dense = LogisticRegression(C=4.0, max_iter=2000).fit(self._vectors, self._labels)
+            self._chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+            char_features = self._chars.fit_transform(self._texts)
+            self._char_model = LogisticRegression(C=8.0, max_iter=2000).fit(char_features, self._labels)
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """Averaged ensemble probabilities, (n, 5) in SCENARIOS order."""
@@ -177,7 +180,7 @@ def fit_temperature(texts: Sequence[str], labels: Sequence[str], vectors: np.nda
     from sklearn.model_selection import StratifiedKFold
 
     y = np.array([SCENARIOS.index(label) for label in labels])
-    folds = min(folds, int(np.bincount(y).min(initial=0)) if len(set(y)) == len(SCENARIOS) else 0)
+    folds = min(folds, int(np.bincount(y, minlength=len(SCENARIOS)).min()))
     if folds < 2:
         return 1.0  # too few messages of some scenario to cross-validate: leave probabilities as they are
     raw = replace(settings, temperature=1.0)

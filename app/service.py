@@ -207,7 +207,8 @@ class KefuService:
         # probability of the template's scenario: the predicted scenario is preferred, not required.
         fused = scores.fused / max(float(scores.fused.max(initial=0.0)), 1e-9)
         weights = np.array([0.5 + prediction.scores[t.scenario] for t in retriever.templates]) / 1.5
-        final = fused * weights * (prediction.confidence if prediction.needs_human else 1.0)
+        # When the classifier abstains no suggestion may look like a confident match.
+        final = fused * weights * (0.5 if prediction.needs_human else 1.0)
         eligible = np.array([
             request.platform in t.platforms and not (complaint and self.composer.is_upsell(t))
             for t in retriever.templates

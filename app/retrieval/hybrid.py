@@ -64,6 +64,26 @@ class SearchResult:
     passages: tuple[PassageHit, ...]
     templates: tuple[TemplateHit, ...]
 
+    def as_records(self) -> list[dict]:
+        """The JSON form of a search (templates, then passages), shared by the CLI and the API."""
+        records = []
+        for hit in self.templates:
+            t = hit.template
+            records.append({
+                "kind": "template", "id": t.id, "text": t.reply, "doc": t.source.doc or "team",
+                "heading": [t.source.heading] if t.source.heading else [], "scenario": t.scenario,
+                "topic": t.topic, "source": t.source.label, "example": hit.example,
+                "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),
+                "terms": list(hit.terms),
+            })
+        for hit in self.passages:
+            records.append({
+                "kind": "passage", "id": hit.id, "text": hit.text, "doc": hit.doc, "heading": list(hit.heading),
+                "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),
+                "terms": list(hit.terms),
+            })
+        return records
+
 
 class HybridRetriever:
     def __init__(

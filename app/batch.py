@@ -1,0 +1,97 @@
+"""Batch evaluation: run labelled cases through the service in batches and score them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Callable, Sequence
+
+from app.evaluation import EvalCase, ParsedCases, percentile, score_scenarios
+
+BATCH_SIZE = 64
+
+
+def evaluate(
+    service,
+    parsed: ParsedCases,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[dict, list[dict]]:
+    """(summary, one record per evaluated case). Messages are encoded a batch at a time; a case's
+    latency is its batch's wall time divided by the batch size (amortized, as a team lead's run sees it)."""
+    from app.service import ReplyRequest
+
+    cases = parsed.cases
+    records: list[dict] = []
+    latencies: list[float] = []
+    for start in range(0, len(cases), batch_size):
+        batch = cases[start : start + batch_size]
+        started = time.perf_counter()
+        results = service.reply_many([
+            ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn) for case in batch
+        ])
+        inspected = [case for case in batch if case.reply is not None]
+        inspections = iter(service.inspect_many([
+            (case.message, case.reply, case.platform, case.first_turn) for case in inspected
+        ])) if inspected else iter(())
+        elapsed = time.perf_counter() - started
+        latencies.extend([elapsed * 1000 / len(batch)] * len(batch))
+        for case, result in zip(batch, results):
+            records.append(_record(case, result, next(inspections) if case.reply is not None else None))
+        progress(min(start + batch_size, len(cases)), len(cases))
+    return summarize(parsed, records, latencies), records
+
+
+def _record(case: EvalCase, result, inspection) -> dict:
+    scenario = result.scenario
+    record = {
+        "line": case.line,
+        "id": case.id,
+        "message": case.message,
+        "platform": case.platform,
+        "gold": case.scenario,
+        "also": list(case.also),
+        "prediction": {"label": scenario.label, "confidence": round(scenario.confidence, 4),
+                       "secondary": scenario.secondary, "needs_human": scenario.needs_human},
+        "correct": None if case.scenario is None else scenario.label == case.scenario or scenario.label in case.also,
+        "replies": [{"template_id": r.template_id, "scenario": r.scenario, "score": round(r.score, 4), "text": r.text}
+                    for r in result.replies],
+    }
+    if inspection is not None:
+        record["reply"] = case.reply
+        record["inspection"] = inspection.as_dict()
+        record["human_ok"] = case.ok
+        record["agrees"] = None if case.ok is None else inspection.ok == case.ok
+    return record
+
+
+def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[float]) -> dict:
+    labelled = [r for r in records if r["gold"] is not None]
+    scores = score_scenarios(
+        gold=[r["gold"] for r in labelled],
+        also=[r["also"] for r in labelled],
+        predicted=[r["prediction"]["label"] for r in labelled],
+        confidence=[r["prediction"]["confidence"] for r in labelled],
+        abstained=[r["prediction"]["needs_human"] for r in labelled],
+    )
+    top_match = [r["replies"][0]["scenario"] == r["gold"] for r in labelled if r["replies"]]
+    inspected = [r for r in records if "inspection" in r]
+    judged = [r for r in inspected if r["human_ok"] is not None]
+    return {
+        "cases": parsed.total,
+        "evaluated": len(records),
+        "skipped": [asdict(s) for s in parsed.skipped],
+        "scenario": asdict(scores),
+        "replies": {"top1_scenario_match": round(sum(top_match) / len(top_match), 4) if top_match else None},
+        "inspection": {
+            "inspected": len(inspected),
+            "pass_rate": round(sum(r["inspection"]["ok"] for r in inspected) / len(inspected), 4) if inspected else None,
+            "judged": len(judged),
+            "agreement": round(sum(r["agrees"] for r in judged) / len(judged), 4) if judged else None,
+        },
+        "latency_ms": {
+            "p50": None if not latencies else round(percentile(latencies, 50), 2),
+            "p95": None if not latencies else round(percentile(latencies, 95), 2),
+        },
+    }

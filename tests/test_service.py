@@ -1,0 +1,113 @@
+"""The reply path end to end: ranking, etiquette by platform and turn, slots, batches."""
+
+import pytest
+
+from app.errors import InputError
+from app.service import ReplyRequest, Turn, prepare_message
+
+
+def test_prepare_message_normalizes_and_rejects_empty():
+    assert prepare_message("  ＸＬ碼 [数字x]件 #E-s46 ") == "XL码 1件"
+    for bad in ["", "   ", "#E-s46", "\u3000"]:
+        with pytest.raises(InputError, match="empty"):
+            prepare_message(bad)
+
+
+def test_first_turn_follows_history():
+    assert ReplyRequest("在吗").is_first_turn()
+    assert ReplyRequest("在吗", history=(Turn("buyer", "你好"),)).is_first_turn()
+    assert not ReplyRequest("在吗", history=(Turn("agent", "您好"),)).is_first_turn()
+    assert ReplyRequest("在吗", history=(Turn("agent", "您好"),), first_turn=True).is_first_turn()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("message, scenario", [
+    ("这件衣服170斤穿什么码", "size"), ("平时穿38的鞋 这款拍多大", "size"), ("裤子偏小吗", "size"),
+    ("能便宜点吗", "price"), ("包邮吗", "price"), ("有优惠券吗", "price"),
+    ("什么时候发货", "logistics"), ("快递到哪了", "logistics"), ("能发顺丰吗", "logistics"),
+    ("衣服有个破洞", "complaint"), ("发错货了", "complaint"), ("退款怎么还没到账", "complaint"),
+    ("有发票吗", "other"), ("是正品吗", "other"), ("还有货吗", "other"),
+])
+def test_top_reply_is_in_the_right_scenario(real_service, message, scenario):
+    result = real_service.reply(ReplyRequest(message=message))
+    assert result.scenario.label == scenario
+    assert result.replies[0].scenario == scenario
+    assert len(result.replies) == 3
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("message", ["能便宜点吗", "快递到哪了", "衣服有个破洞", "在吗", "亲在吗", "是正品吗"])
+@pytest.mark.parametrize("first_turn", [True, False])
+def test_jd_replies_never_say_qin(real_service, message, first_turn):
+    result = real_service.reply(ReplyRequest(message=message, platform="jd", top_k=10, first_turn=first_turn))
+    assert all("亲" not in reply.text for reply in result.replies)
+
+
+@pytest.mark.model
+def test_taobao_register_and_greeting_only_on_first_turn(real_service):
+    first = real_service.reply(ReplyRequest(message="包邮吗", platform="taobao"))
+    later = real_service.reply(ReplyRequest(message="包邮吗", platform="taobao",
+                                            history=(Turn("buyer", "在吗"), Turn("agent", "在的"))))
+    assert all(r.text.startswith("亲，您好，欢迎光临") for r in first.replies)
+    assert not any("欢迎光临" in r.text for r in later.replies)
+    assert all("祝您购物愉快" in r.text for r in first.replies + later.replies)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("platform", ["taobao", "tmall", "jd"])
+def test_complaints_apologise_first(real_service, platform):
+    result = real_service.reply(ReplyRequest(message="收到的碗碎了两个", platform=platform, first_turn=False))
+    assert result.scenario.label == "complaint"
+    for reply in result.replies:
+        assert reply.text[:12].count("抱歉") + reply.text[:12].count("不好意思") + reply.text[:12].count("对不起") >= 1
+        assert "～" not in reply.text
+        assert reply.topic not in {"price.promotion", "price.gift"}
+
+
+@pytest.mark.model
+def test_no_shouting_or_raw_slots_in_any_reply(real_service):
+    messages = ["快点发货!!!", "什么时候到???", "能便宜吗", "尺码怎么选", "单号多少", "要发票"]
+    for platform in ("taobao", "tmall", "jd"):
+        for result in real_service.reply_many([ReplyRequest(m, platform=platform, top_k=5) for m in messages]):
+            for reply in result.replies:
+                assert "!!" not in reply.text and "！！" not in reply.text
+                assert "??" not in reply.text and "？？" not in reply.text
+                assert "{" not in reply.text and "}" not in reply.text
+
+
+@pytest.mark.model
+def test_slots_filled_from_request_and_placeholders_shown(real_service):
+    request = ReplyRequest(message="我的快递单号是多少", top_k=5)
+    placeholders = [r for r in real_service.reply(request).replies if "【快递单号】" in r.text]
+    assert placeholders and all("tracking_no" in r.missing_slots for r in placeholders)
+    filled = real_service.reply(ReplyRequest(message="我的快递单号是多少", top_k=5, slots={"tracking_no": "SF1234567"}))
+    assert any("SF1234567" in r.text for r in filled.replies)
+    assert not any("【快递单号】" in r.text for r in filled.replies)
+
+
+@pytest.mark.model
+def test_replies_carry_their_provenance(real_service):
+    reply = real_service.reply(ReplyRequest(message="能便宜点吗")).replies[0]
+    assert reply.template_id and reply.topic.startswith(reply.scenario + ".")
+    assert set(reply.components) == {"fused", "bm25", "dense"}
+    assert reply.source["label"] == "team" or reply.source["doc"].endswith(".txt")
+
+
+@pytest.mark.model
+def test_batch_equals_one_by_one(real_service):
+    requests = [ReplyRequest(m, platform=p) for m, p in
+                [("这件衣服170斤穿什么码", "jd"), ("包邮吗", "taobao"), ("偏小了能换吗,运费谁出", "tmall"), ("哈哈", "jd")]]
+    batch = [r.as_dict() for r in real_service.reply_many(requests)]
+    single = [real_service.reply(r).as_dict() for r in requests]
+    assert [b["replies"][0]["text"] for b in batch] == [s["replies"][0]["text"] for s in single]
+    assert [b["scenario"]["label"] for b in batch] == [s["scenario"]["label"] for s in single]
+    for b, s in zip(batch, single):
+        assert b["scenario"]["confidence"] == pytest.approx(s["scenario"]["confidence"], abs=1e-3)
+
+
+@pytest.mark.model
+def test_bad_requests_are_refused(real_service):
+    with pytest.raises(InputError, match="taobao, tmall, jd"):
+        real_service.reply(ReplyRequest("包邮吗", platform="pdd"))
+    with pytest.raises(InputError, match="between 1 and 20"):
+        real_service.reply(ReplyRequest("包邮吗", top_k=0))
