@@ -20,6 +20,7 @@ EXAMPLES = {
     "search": 'kefu search "能便宜点吗" --top-k 3 --json',
     "eval": "kefu eval corpus/eval/dev.jsonl --report report.html --out results.jsonl",
     "inspect": 'kefu inspect --message "什么时候发货" --reply "亲，明天发" --platform jd',
+    "serve": "kefu serve --host 127.0.0.1 --port 8000 --workers 1",
     "reply": 'kefu reply "这件衣服170斤穿什么码" --platform jd --json   |   kefu reply - --json < messages.txt',
 }
 
@@ -100,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="the conversation is under way (no greeting expected)")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(run=_inspect)
+
+    serve = commands.add_parser("serve", help="run the HTTP API and the side panel (uvicorn)",
+                                epilog=f"example: {EXAMPLES['serve']}")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes, each loads the model (default 1)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -225,7 +233,8 @@ def _eval(args: argparse.Namespace) -> int:
     parsed = parse_csv(text) if path.suffix.lower() == ".csv" else parse_jsonl(text.splitlines())
     for skipped in parsed.skipped:
         _progress(f"line {skipped.line} skipped: {skipped.reason}")
-    service = KefuService.load(_settings(), progress=_progress)
+    # With nothing to evaluate there is no reason to load the model.
+    service = KefuService.load(_settings(), progress=_progress) if parsed.cases else None
     summary, records = evaluate(service, parsed, progress=_bar)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
@@ -287,6 +296,16 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"{'通过' if result['ok'] else '未通过'}  得分 {result['score']}")
     for finding in result["findings"]:
         print(f"- [{finding['severity']}] {finding['rule']}: {finding['detail']}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.api.server import serve
+
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    _progress(f"serving on http://{args.host}:{args.port}/ (side panel at /, API docs at /docs)")
+    serve(host=args.host, port=args.port, workers=args.workers)
     return 0
 
 

@@ -203,7 +203,8 @@ def split_clauses(text: str) -> list[str]:
 
 def is_fragment(text: str) -> bool:
     """True for messages with no request in them: "哈哈", "?", "嗯嗯", emoji, placeholders alone."""
-    content = "".join(_CONTENT.findall(text.lower()))
+    # Digits alone ("1", a JD "[数字x]") answer nothing by themselves either.
+    content = "".join(_CONTENT.findall(text.lower())).strip("0123456789")
     if not content:
         return True
     stripped = content

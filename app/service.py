@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -14,6 +16,7 @@ from app.config import PLATFORMS, Settings
 from app.corpus import SCENARIOS, load_templates
 from app.embedding import Embedder, load_embedder
 from app.errors import InputError
+from app.inspect import Inspection, ReplyInspector
 from app.indexing import (
     CALIBRATION,
     COLLECTIONS,
@@ -118,6 +121,9 @@ class KefuService:
         self.retriever = retriever
         self.classifier = classifier
         self.composer = composer
+        # The API calls one service from many threads. The rest of the path is read-only; the
+        # encoder is serialised because concurrent torch forwards only fight over the same cores.
+        self._encoder_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -157,8 +163,8 @@ class KefuService:
         return cls(settings, retriever, classifier, ReplyComposer(Etiquette.load(settings.corpus_dir)))
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
-        text = prepare_message(query)
-        return self.retriever.search(text, check_top_k(top_k))
+        text = prepare_message(query, what="query")
+        return self.retriever.search(text, check_top_k(top_k), vector=self._encode([text]))
 
     def classify(self, message: str) -> ScenarioPrediction:
         return self.classify_many([message])[0]
@@ -183,13 +189,48 @@ class KefuService:
             for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
         ]
 
+    @functools.cached_property
+    def inspector(self) -> ReplyInspector:
+        return ReplyInspector.load(self.settings.corpus_dir)
+
+    def inspect_many(self, items: Sequence[tuple[str, str, str, bool]]) -> list[Inspection]:
+        """Quality inspection of agents' replies: (message, reply, platform, first_turn) each.
+
+        The message's scenario comes from the classifier; relevance is the cosine between the
+        message (as a query) and the reply (as a passage).
+        """
+        for _, reply, platform, _ in items:
+            check_platform(platform)
+            if not isinstance(reply, str):
+                raise InputError("the reply must be text")
+        texts = [prepare_message(message) for message, *_ in items]
+        vectors = self._encode(texts)
+        predictions = self._classify(texts, vectors)
+        replies = [normalize_text(reply)[:MAX_ENCODED_CHARS] for _, reply, _, _ in items]
+        with_text = [i for i, reply in enumerate(replies) if reply]
+        reply_vectors = None
+        if with_text:
+            with self._encoder_lock:
+                reply_vectors = self.retriever.embedder.encode([self.settings.passage_prefix + replies[i]
+                                                                 for i in with_text])
+        relevance: dict[int, float] = {
+            i: float(vectors[i] @ reply_vectors[row]) for row, i in enumerate(with_text)
+        }
+        return [
+            self.inspector.inspect(message, reply, platform=platform, first_turn=first_turn,
+                                   scenario=prediction.label if not prediction.needs_human else None,
+                                   relevance=relevance.get(i))
+            for i, ((message, reply, platform, first_turn), prediction) in enumerate(zip(items, predictions))
+        ]
+
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.retriever.encode([text[:MAX_ENCODED_CHARS] for text in texts])
+        with self._encoder_lock:
+            return self.retriever.encode([text[:MAX_ENCODED_CHARS] for text in texts])
 
     def _classify(self, texts: Sequence[str], vectors: np.ndarray) -> list[ScenarioPrediction]:
         clause_sets = [split_clauses(text[:MAX_ENCODED_CHARS]) for text in texts]
         flat = [clause for clauses in clause_sets if len(clauses) > 1 for clause in clauses]
-        flat_vectors = self.retriever.encode(flat) if flat else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        flat_vectors = self._encode(flat) if flat else np.zeros((0, vectors.shape[1]), dtype=np.float32)
         clause_vectors, at = [], 0
         for clauses in clause_sets:
             count = len(clauses) if len(clauses) > 1 else 0
@@ -241,15 +282,16 @@ class KefuService:
         return ReplyResult(request.message, request.platform, request.is_first_turn(), prediction, tuple(replies))
 
 
-def prepare_message(message: str) -> str:
+def prepare_message(message: str, *, what: str = "message") -> str:
     """The normalized form of a buyer message, or InputError when nothing is left to work with."""
     if not isinstance(message, str):
-        raise InputError("the message must be text")
+        raise InputError(f"the {what} must be text")
     text = normalize_text(message)
     text = _PLACEHOLDER.sub(lambda m: _PLACEHOLDER_WORDS[m.group(1)], text)
     text = _EMOJI_CODE.sub("", text).strip()
     if not text:
-        raise InputError("the message is empty; paste the buyer's message")
+        raise InputError(f"the {what} is empty; paste the buyer's message" if what == "message"
+                         else f"the {what} is empty")
     return text
 
 

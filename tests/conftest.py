@@ -55,6 +55,14 @@ def fake_index(tmp_path_factory, fake_embedder) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def fake_service(fake_index, fake_embedder):
+    """One service over the fake index for the session: loading trains the classifier (seconds)."""
+    from app.service import KefuService
+
+    return KefuService.load(fake_index, embedder=fake_embedder)
+
+
+@pytest.fixture(scope="session")
 def real_model_dir() -> Path:
     """The converted default model, cached in the project's index/ like a user's `kefu build` does."""
     from app.embedding import prepare_default_model

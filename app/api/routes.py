@@ -1,0 +1,206 @@
+"""The HTTP endpoints: /v1 (reply, classify, search) behind the token, health probes and the side panel."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+from typing import Any, Callable, Coroutine
+
+from fastapi import APIRouter, Depends, Request, Response, Security
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.api.errors import ApiError
+from app.api.schemas import (
+    ClassifyIn,
+    ErrorOut,
+    EvaluateIn,
+    HealthOut,
+    InspectIn,
+    ReadyOut,
+    ReplyIn,
+    ReplyOut,
+    ScenarioOut,
+    SearchIn,
+    SearchOut,
+)
+from app.batch import evaluate
+from app.config import Settings
+from app.evaluation import parse_records
+from app.service import KefuService
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "body not valid UTF-8",
+        401: "missing or wrong bearer token (only when KEFU_API_TOKEN is set)",
+        413: "body over 1 MB",
+        415: "body not sent as UTF-8 JSON",
+        422: "invalid request: bad JSON, a field out of range, an empty or too long message",
+        500: "an unexpected error; the traceback is in the server's log, never in the response",
+        503: "the index and model are still loading, or failed to load (see /readyz)",
+    }.items()
+}
+
+
+class JSONBodyRoute(APIRoute):
+    """Checks the body is UTF-8 JSON before FastAPI parses it, so each fault gets its own clear code.
+
+    FastAPI alone reports invalid UTF-8 as a generic 400 and a text/plain body as a confusing
+    validation error about dictionaries.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            body = await request.body()  # cached on the request: FastAPI's parse reuses it
+            if body:
+                check_json_body(request.headers.get("content-type"), body)
+            return await handler(request)
+
+        return checked
+
+
+def check_json_body(content_type: str | None, body: bytes) -> None:
+    media_type, _, parameters = (content_type or "").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise ApiError(415, "unsupported_media_type",
+                       f"send the body as JSON with Content-Type: application/json (got {content_type or 'none'})")
+    charset = next((value.strip().strip('"').lower() for key, _, value in
+                    (parameter.partition("=") for parameter in parameters.split(";"))
+                    if key.strip().lower() == "charset"), "utf-8")
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type",
+                       f"send JSON encoded as UTF-8 (Content-Type: application/json; charset=utf-8), not {charset}")
+    try:
+        text = body.decode("utf-8-sig")  # a BOM (some Windows clients add one) is harmless
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_encoding",
+                       f"the body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); "
+                       "send JSON encoded as UTF-8, not GBK",
+                       [{"offset": exc.start}]) from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(422, "invalid_json",
+                       f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                       [{"line": exc.lineno, "column": exc.colno, "offset": exc.pos}]) from None
+    except RecursionError:
+        raise ApiError(422, "invalid_json", "the body is not usable JSON: it is nested too deeply") from None
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <KEFU_API_TOKEN>; "
+                                                   "needed only when the server sets KEFU_API_TOKEN")
+
+
+def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> None:
+    token = current_settings(request).api_token
+    if not token:
+        return
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "this API needs the header `Authorization: Bearer <token>` "
+                                            "with the server's KEFU_API_TOKEN", headers={"WWW-Authenticate": "Bearer"})
+    # Constant time, so the token cannot be guessed character by character from response times.
+    # Starlette decodes header bytes as latin-1: back to the bytes sent, against the token's UTF-8.
+    if not hmac.compare_digest(credentials.credentials.encode("latin-1"), token.encode("utf-8")):
+        raise ApiError(401, "unauthorized", "the bearer token is wrong",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def current_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def ready_service(request: Request) -> KefuService:
+    return request.app.state.loader.require()
+
+
+def check_length(field: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise ApiError(422, "message_too_long",
+                       f"the {field} is {len(text):,} characters; the limit is {limit:,} (KEFU_MAX_MESSAGE_CHARS). "
+                       "Paste only the buyer's question.",
+                       [{"field": field, "length": len(text), "limit": limit}])
+
+
+v1 = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(authorize)], responses=_ERRORS)
+
+
+# Plain `def` routes: FastAPI runs them in its threadpool, so a CPU-bound encoding never blocks
+# the event loop that answers /healthz and /readyz.
+@v1.post("/reply", response_model=ReplyOut, tags=["replies"], summary="Suggested replies for a buyer message")
+def reply(body: ReplyIn, service: KefuService = Depends(ready_service),
+          settings: Settings = Depends(current_settings)) -> Response:
+    """The buyer's scenario and the best template replies, etiquette applied; the same JSON as
+    `kefu reply --json`."""
+    check_length("message", body.message, settings.max_message_chars)
+    result = service.reply(body.to_request(settings.default_platform))
+    return JSONResponse(result.as_dict())
+
+
+@v1.post("/classify", response_model=ScenarioOut, tags=["replies"], summary="The scenario of a buyer message")
+def classify(body: ClassifyIn, service: KefuService = Depends(ready_service),
+             settings: Settings = Depends(current_settings)) -> Response:
+    check_length("message", body.message, settings.max_message_chars)
+    return JSONResponse(service.classify(body.message).as_dict())
+
+
+@v1.post("/search", response_model=SearchOut, tags=["replies"], summary="Templates and handbook passages for a query")
+def search(body: SearchIn, service: KefuService = Depends(ready_service),
+           settings: Settings = Depends(current_settings)) -> Response:
+    check_length("query", body.query, settings.max_message_chars)
+    return JSONResponse({"results": service.search(body.query, body.top_k).as_records()})
+
+
+@v1.post("/inspect", tags=["quality"], summary="Quality inspection (质检) of an agent's reply")
+def inspect(body: InspectIn, service: KefuService = Depends(ready_service),
+            settings: Settings = Depends(current_settings)) -> Response:
+    """`ok`, a 0-100 score and findings [{rule, severity, detail, span}]; the same as `kefu inspect --json`."""
+    check_length("message", body.message, settings.max_message_chars)
+    item = (body.message, body.reply, body.platform or settings.default_platform, body.first_turn)
+    return JSONResponse(service.inspect_many([item])[0].as_dict())
+
+
+@v1.post("/evaluate", tags=["quality"], summary="Batch evaluation: the same summary as `kefu eval --json`")
+def evaluate_cases(body: EvaluateIn, service: KefuService = Depends(ready_service)) -> Response:
+    parsed = parse_records(body.cases)
+    summary, _ = evaluate(service, parsed)
+    return JSONResponse(summary)
+
+
+probes = APIRouter(tags=["health"])
+
+
+@probes.get("/healthz", response_model=HealthOut, summary="The process is up")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@probes.get("/readyz", response_model=ReadyOut, responses={503: _ERRORS[503]},
+            summary="The index and model are loaded and /v1 answers")
+async def readyz(request: Request) -> dict:
+    loader = request.app.state.loader
+    service = loader.require()
+    retriever = service.retriever
+    return {
+        "status": "ready",
+        "model": retriever.embedder.model_id,
+        "counts": {"passages": len(retriever.passages.rows), "examples": len(retriever.examples.rows),
+                   "templates": len(retriever.templates)},
+        "load_seconds": round(loader.load_seconds, 2),
+    }
+
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/")
+async def side_panel(request: Request) -> Response:
+    index: Path = request.app.state.web_dir / "index.html"
+    if not index.is_file():
+        raise ApiError(404, "not_found", "the side panel is not installed on this server; the API is at /docs")
+    return FileResponse(index, media_type="text/html; charset=utf-8")

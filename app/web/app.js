@@ -1,0 +1,286 @@
+// The side panel: send a buyer message to /v1/reply and show the scenario and copyable replies.
+// Buyer and reply text are untrusted: they only ever reach the page through textContent or text nodes.
+"use strict";
+
+(function () {
+  const SCENARIO_NAMES = { size: "尺码", price: "价格", logistics: "物流", complaint: "投诉", other: "其他" };
+  const TOP_K = 3;
+  const TOKEN_KEY = "kefuToken";
+  const PLATFORM_KEY = "kefuPlatform";
+  // Placeholders the agent fills by hand, e.g. 【商品名】; kept short so a quoted 【…】 heading is not taken for one.
+  const SLOT = /【[^【】\n]{1,12}】/g;
+
+  const $ = (id) => document.getElementById(id);
+  const form = $("ask");
+  const message = $("message");
+  const platform = $("platform");
+  const firstTurn = $("first-turn");
+  const send = $("send");
+  const statusLine = $("status");
+  const errorBox = $("error");
+  const results = $("results");
+  const token = $("token");
+
+  let pending = null; // the AbortController of the request in flight
+  let shown = null; // the message whose replies are on screen
+
+  function storage(key, value) {
+    // localStorage throws in some locked-down browsers; the panel works without it.
+    try {
+      if (value === undefined) return window.localStorage.getItem(key) || "";
+      if (value) window.localStorage.setItem(key, value);
+      else window.localStorage.removeItem(key);
+    } catch (err) {
+      return "";
+    }
+    return value;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function percent(value) {
+    return Math.round(Number(value) * 100) + "%";
+  }
+
+  function scenarioName(label) {
+    return SCENARIO_NAMES[label] || String(label);
+  }
+
+  // Reply text with each 【…】 slot wrapped in <mark>, built from text nodes only.
+  function withSlots(text) {
+    const out = document.createDocumentFragment();
+    let at = 0;
+    for (const match of text.matchAll(SLOT)) {
+      if (match.index > at) out.append(document.createTextNode(text.slice(at, match.index)));
+      out.append(el("mark", "slot", match[0]));
+      at = match.index + match[0].length;
+    }
+    if (at < text.length) out.append(document.createTextNode(text.slice(at)));
+    return out;
+  }
+
+  function why(reply) {
+    const parts = [];
+    const terms = Array.isArray(reply.terms) ? reply.terms.filter(Boolean) : [];
+    if (terms.length) parts.push("匹配：" + terms.slice(0, 6).join("、"));
+    const source = reply.source || {};
+    if (!source.doc || source.doc === "team" || source.label === "team") parts.push("来源：团队话术");
+    else parts.push("来源：" + (source.heading || source.doc));
+    const slots = [...new Set((reply.text.match(SLOT) || []).map((slot) => slot.slice(1, -1)))];
+    if (slots.length) parts.push("待填：" + slots.join("、"));
+    return parts.join(" · ");
+  }
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (err) {
+        // Denied permission or an unfocused page: fall through to the selection copy.
+      }
+    }
+    const area = el("textarea", "copy-buffer");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (err) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  function replyCard(reply, rank) {
+    const card = el("li", "card");
+    card.dataset.testid = "reply-card";
+    card.dataset.templateId = reply.template_id || "";
+
+    const head = el("div", "card-head");
+    head.append(el("span", "rank", "#" + rank));
+    if (reply.scenario) head.append(el("span", "tag tag-" + reply.scenario, scenarioName(reply.scenario)));
+    const copy = el("button", "copy", "复制");
+    copy.type = "button";
+    copy.dataset.testid = "copy";
+    copy.setAttribute("aria-label", "复制第 " + rank + " 条回复");
+    head.append(copy);
+
+    const body = el("p", "reply-text");
+    body.dataset.testid = "reply-text";
+    body.append(withSlots(reply.text));
+
+    card.append(head, body, el("p", "why", why(reply)));
+
+    let timer = 0;
+    copy.addEventListener("click", async () => {
+      const ok = await copyText(reply.text);
+      copy.textContent = ok ? "已复制" : "复制失败";
+      copy.classList.toggle("done", ok);
+      copy.classList.toggle("failed", !ok);
+      if (!ok) showError("复制失败：浏览器不允许写剪贴板，请手动选中回复文字复制。");
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        copy.textContent = "复制";
+        copy.classList.remove("done", "failed");
+      }, 1800);
+    });
+    return card;
+  }
+
+  function showResult(data) {
+    const scenario = data.scenario || {};
+    const badge = $("scenario");
+    badge.className = "badge badge-" + (scenario.label || "other");
+    badge.textContent = scenarioName(scenario.label) + " " + percent(scenario.confidence || 0);
+    badge.title = "场景：" + scenarioName(scenario.label) + "，置信度 " + percent(scenario.confidence || 0);
+
+    const secondary = $("secondary");
+    secondary.hidden = !scenario.secondary;
+    secondary.textContent = scenario.secondary ? "另含：" + scenarioName(scenario.secondary) : "";
+
+    const human = Boolean(data.needs_human);
+    $("needs-human").hidden = !human;
+    results.classList.toggle("human", human);
+
+    $("buyer-text").textContent = data.message;
+
+    const list = $("replies");
+    list.replaceChildren();
+    const replies = Array.isArray(data.replies) ? data.replies : [];
+    replies.slice(0, TOP_K).forEach((reply, i) => list.append(replyCard(reply, i + 1)));
+    if (!replies.length) list.append(el("li", "empty", "没有找到合适的话术，请人工回复。"));
+
+    results.hidden = false;
+  }
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+  }
+
+  // Replies for an earlier message must not stay copyable under an error about a new one.
+  function fail(text) {
+    showError(text);
+    results.hidden = true;
+    shown = null;
+  }
+
+  function clearError() {
+    errorBox.textContent = "";
+    errorBox.hidden = true;
+  }
+
+  async function errorText(response) {
+    let detail = "";
+    try {
+      const body = await response.json();
+      if (body && body.error && body.error.message) detail = String(body.error.message);
+    } catch (err) {
+      // Not our JSON envelope (a proxy's HTML page, say): describe the status instead.
+    }
+    const lead = {
+      401: "需要访问令牌：请在右上角“设置”里填写正确的令牌。",
+      403: "没有权限：请检查访问令牌。",
+      413: "消息太长了，请删减后再发送。",
+      422: "消息无法处理：",
+      429: "请求太频繁，请稍后再试。",
+      503: "服务还没准备好，请稍后再试。",
+    }[response.status] || "服务器出错了（HTTP " + response.status + "）。";
+    return detail ? lead + (lead.endsWith("：") ? "" : " ") + detail : lead;
+  }
+
+  function setLoading(on) {
+    send.disabled = on;
+    send.textContent = on ? "生成中…" : "生成回复";
+    results.setAttribute("aria-busy", on ? "true" : "false");
+    statusLine.textContent = on ? "正在分析买家消息…" : "";
+  }
+
+  async function ask() {
+    if (pending) pending.abort();
+    const controller = new AbortController();
+    pending = controller;
+    clearError();
+    setLoading(true);
+
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    const bearer = storage(TOKEN_KEY).trim();
+    if (bearer) headers.Authorization = "Bearer " + bearer;
+    const payload = {
+      message: message.value,
+      platform: platform.value,
+      top_k: TOP_K,
+      first_turn: firstTurn.checked,
+    };
+
+    try {
+      const response = await fetch("/v1/reply", {
+        method: "POST",
+        headers,
+        body: JSON.stringify(payload),
+        signal: controller.signal,
+      });
+      const data = response.ok ? await response.json() : null;
+      const problem = response.ok ? "" : await errorText(response);
+      if (controller !== pending) return; // a newer request replaced this one
+      if (problem) fail(problem);
+      else {
+        shown = payload.message;
+        showResult(data);
+      }
+    } catch (err) {
+      if (controller !== pending || (err && err.name === "AbortError")) return;
+      fail(err instanceof SyntaxError
+        ? "服务器返回了无法识别的内容，请稍后再试。"
+        : "连接不上服务器，请检查网络或确认服务正在运行。");
+    } finally {
+      if (controller === pending) {
+        pending = null;
+        setLoading(false);
+      }
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    ask();
+  });
+
+  message.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+      event.preventDefault();
+      if (!send.disabled) ask();
+    }
+  });
+
+  // Switching platform or greeting changes the wording, so refresh replies already on screen.
+  function refresh() {
+    if (shown !== null && shown === message.value) ask();
+  }
+
+  platform.addEventListener("change", () => {
+    storage(PLATFORM_KEY, platform.value);
+    refresh();
+  });
+  firstTurn.addEventListener("change", refresh);
+
+  token.value = storage(TOKEN_KEY);
+  token.addEventListener("change", () => storage(TOKEN_KEY, token.value.trim()));
+  $("token-clear").addEventListener("click", () => {
+    token.value = "";
+    storage(TOKEN_KEY, "");
+  });
+
+  const saved = storage(PLATFORM_KEY);
+  if ([...platform.options].some((option) => option.value === saved)) platform.value = saved;
+  message.focus();
+})();

@@ -1,0 +1,104 @@
+"""Case parsing and metrics (pure), and `kefu eval` end to end on files with bad lines."""
+
+import json
+
+import pytest
+
+from app.evaluation import parse_csv, parse_jsonl, percentile, score_scenarios
+
+
+def test_jsonl_bad_lines_are_reported_counted_and_skipped():
+    lines = [
+        '{"message": "包邮吗", "scenario": "price"}',
+        "{not json",
+        '{"scenario": "size"}',
+        '{"message": "在吗", "scenario": "greeting"}',
+        '{"message": "在吗", "platform": "pdd"}',
+        "",
+        '{"message": "   "}',
+        '["a list"]',
+        '{"message": "快递到哪了", "also": ["complaint"], "first_turn": "false", "ok": "true", "reply": "您好"}',
+    ]
+    parsed = parse_jsonl(lines)
+    assert [c.line for c in parsed.cases] == [1, 9]
+    assert [(s.line, s.reason.split(" ")[0]) for s in parsed.skipped] == [
+        (2, "not"), (3, "missing"), (4, "unknown"), (5, "unknown"), (7, "missing"), (8, "a")]
+    assert "valid: size, price, logistics, complaint, other" in parsed.skipped[2].reason
+    assert "valid: taobao, tmall, jd" in parsed.skipped[3].reason
+    assert parsed.total == len(parsed.cases) + len(parsed.skipped) == 8
+    last = parsed.cases[1]
+    assert (last.also, last.first_turn, last.ok, last.reply) == (("complaint",), False, True, "您好")
+
+
+def test_csv_uses_the_same_columns():
+    text = "id,message,scenario,also,platform,first_turn,reply,ok\n" \
+           "a,能便宜点吗,price,,jd,true,,\n" \
+           "b,偏小了能换吗,size,price|complaint,taobao,false,您好,false\n" \
+           "c,,size,,,,,\n"
+    parsed = parse_csv(text)
+    assert [c.id for c in parsed.cases] == ["a", "b"]
+    assert parsed.cases[1].also == ("price", "complaint")
+    assert parsed.cases[1].ok is False
+    assert parsed.cases[0].reply is None
+    assert [(s.line, s.reason) for s in parsed.skipped] == [(4, "missing or empty `message`")]
+
+
+def test_a_5000_character_message_is_a_case():
+    parsed = parse_jsonl([json.dumps({"message": "退" * 5000, "scenario": "complaint"})])
+    assert len(parsed.cases) == 1 and not parsed.skipped
+
+
+def test_metrics():
+    scores = score_scenarios(
+        gold=["size", "size", "price", "other"],
+        also=[[], ["price"], [], []],
+        predicted=["size", "price", "price", "size"],
+        confidence=[0.9, 0.6, 0.8, 0.7],
+        abstained=[False, False, False, True],
+    )
+    assert scores.accuracy == 0.75 and scores.accuracy_strict == 0.5
+    assert scores.confusion["size"]["price"] == 1 and scores.confusion["other"]["size"] == 1
+    assert scores.per_scenario["size"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert scores.per_scenario["price"]["precision"] == 0.5
+    assert scores.macro_f1 == round((0.5 + 2 / 3 + 0.0) / 3, 4)
+    assert scores.abstained == 1
+    assert score_scenarios([], [], [], [], []).accuracy is None
+
+
+def test_percentile():
+    assert percentile([5, 1, 3, 2, 4], 50) == 3
+    assert percentile(list(range(1, 101)), 95) == 95
+    assert percentile([], 50) is None
+
+
+def test_unreadable_file_exits_1(tmp_path):
+    from tests.test_cli import run_kefu
+
+    result = run_kefu("eval", str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr and "missing.jsonl" in result.stderr
+
+
+def test_empty_file_is_an_empty_run(tmp_path):
+    from tests.test_cli import run_kefu
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = run_kefu("eval", str(empty), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["cases"], summary["evaluated"], summary["skipped"]) == (0, 0, [])
+    assert summary["scenario"]["accuracy"] is None
+
+
+def test_batch_evaluation_of_a_csv_with_the_fake_service(fake_service):
+    from app.batch import evaluate
+
+    parsed = parse_csv("message,scenario,reply,platform,ok\n能便宜点吗,price,亲，可以的,jd,false\n在吗,other,,,\n,size,,,\n")
+    summary, records = evaluate(fake_service, parsed, batch_size=1)
+    assert summary["cases"] == 3 and summary["evaluated"] == 2 and len(summary["skipped"]) == 1
+    assert summary["scenario"]["labelled"] == 2
+    assert summary["inspection"]["inspected"] == 1
+    assert any(f["rule"] == "jd_qin" for f in records[0]["inspection"]["findings"])
+    assert records[0]["agrees"] is True  # the human said not ok, and so does kefu
+    assert summary["latency_ms"]["p50"] > 0

@@ -1,0 +1,573 @@
+"""Quality inspection of agents' replies: every rule fires on a bad reply and stays quiet on a good one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+import yaml
+
+from app.compose import Etiquette, ReplyComposer
+from app.corpus import SLOT_PLACEHOLDERS, load_templates
+from app.errors import CorpusError, InputError
+from app.inspect import RULES, Finding, Inspection, InspectionRules, ReplyInspector, matchable
+from tests.conftest import CORPUS
+
+# A reply that breaks nothing anywhere: greeting, 您, an answer, a closing, no 亲.
+GOOD = "您好，这款是纯棉的，今天下单明天发货，有问题随时联系我们，祝您购物愉快～"
+
+
+@pytest.fixture(scope="module")
+def inspector() -> ReplyInspector:
+    return ReplyInspector.load(CORPUS)
+
+
+def rules_of(inspector: ReplyInspector, reply: str, message: str = "", **options) -> tuple[str, ...]:
+    return inspector.inspect(message, reply, **options).rules
+
+
+def spans_of(inspector: ReplyInspector, reply: str, rule: str, **options) -> list[str]:
+    result = inspector.inspect("", reply, **options)
+    return [reply[f.span[0] : f.span[1]] for f in result.findings if f.rule == rule and f.span]
+
+
+# ---------------------------------------------------------------------------------------------
+# The contract: rule names, severities, penalties, ok and score
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rule_table_is_pinned(inspector):
+    table = {name: (spec.severity, spec.penalty) for name, spec in inspector.rules.specs.items()}
+    assert table == {
+        "rude": ("high", 40),
+        "jd_qin": ("high", 30),
+        "placeholder": ("high", 30),
+        "too_short": ("medium", 25),
+        "no_apology": ("medium", 20),
+        "absolute": ("medium", 20),
+        "relevance": ("medium", 20),
+        "shouting": ("medium", 15),
+        "polite": ("low", 10),
+        "greeting": ("low", 5),
+        "closing": ("low", 5),
+    }
+    assert set(RULES) == set(table)
+
+
+def test_every_rule_cites_a_handbook(inspector):
+    for spec in inspector.rules.specs.values():
+        doc, quote = spec.source.split(": ", 1)
+        assert (CORPUS / "handbooks" / doc).is_file() and quote
+
+
+@pytest.mark.parametrize("platform", ["taobao", "tmall", "jd"])
+@pytest.mark.parametrize("first_turn", [True, False])
+def test_a_good_reply_passes_everywhere(inspector, platform, first_turn):
+    result = inspector.inspect("什么时候发货", GOOD, platform=platform, first_turn=first_turn, scenario="logistics")
+    assert result == Inspection(ok=True, score=100, findings=())
+
+
+def test_any_finding_fails_the_reply_and_low_ones_cost_few_points(inspector):
+    result = inspector.inspect("", "好的，这款是纯棉的，今天下单明天发货。")
+    assert result.rules == ("polite", "greeting", "closing")
+    assert (result.ok, result.score) == (False, 100 - 10 - 5 - 5)
+    only_closing = inspector.inspect("", "您好，这款是纯棉的，今天下单明天发货。")
+    assert (only_closing.rules, only_closing.ok, only_closing.score) == (("closing",), False, 95)
+
+
+def test_high_and_medium_findings_fail_and_each_rule_costs_once(inspector):
+    result = inspector.inspect("", "您好，爱买不买，爱要不要!!! 有问题随时联系，祝您购物愉快", first_turn=False)
+    assert result.rules == ("rude", "shouting")
+    assert [f.rule for f in result.findings] == ["rude", "rude", "shouting"]
+    assert (result.ok, result.score) == (False, 100 - 40 - 15)
+
+
+def test_score_never_goes_below_zero(inspector):
+    reply = "亲，滚！！！全网最低价，订单号【订单号】"
+    result = inspector.inspect("", reply, platform="jd")
+    assert set(result.rules) >= {"rude", "jd_qin", "placeholder", "absolute", "shouting"}
+    assert (result.ok, result.score) == (False, 0)
+
+
+def test_findings_are_ordered_by_severity(inspector):
+    result = inspector.inspect("", "你好!!! 自己看详情", first_turn=True)
+    assert [f.severity for f in result.findings] == sorted(
+        (f.severity for f in result.findings), key=("high", "medium", "low").index)
+
+
+def test_as_dict_is_json(inspector):
+    result = inspector.inspect("", "亲，明天发!!!", platform="jd")
+    data = json.loads(json.dumps(result.as_dict(), ensure_ascii=False))
+    assert data["ok"] is False and data["score"] == result.score
+    assert data["rules"] == list(result.rules)
+    assert data["findings"][0] == {"rule": "jd_qin", "severity": "high",
+                                   "detail": result.findings[0].detail, "span": [0, 1]}
+    assert Finding("greeting", "low", "x", None).as_dict()["span"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# greeting / closing / polite
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply", [
+    "这款是纯棉的，今天下单明天发货，祝您购物愉快。",
+    "好的，这款是纯棉的，今天下单明天发货，有问题随时联系，您好",  # 您好 far from the start is no greeting
+])
+def test_greeting_missing_on_first_turn(inspector, reply):
+    assert "greeting" in rules_of(inspector, reply, first_turn=True)
+    assert "greeting" not in rules_of(inspector, reply, first_turn=False)
+
+
+@pytest.mark.parametrize("reply", [
+    "您好，这款是纯棉的，祝您购物愉快。",
+    "你好呀，这款是纯棉的，祝您购物愉快。",
+    "亲，这款是纯棉的哦，祝您购物愉快。",
+    "在的亲，这款是纯棉的哦，祝您购物愉快。",
+    "欢迎光临～这款是纯棉的哦，祝您购物愉快。",
+    "Hi，这款是纯棉的哦，祝您购物愉快。",
+    "  下午好！这款是纯棉的哦，祝您购物愉快。",
+    "您好，欢迎光临本店，很高兴为您服务。這款是純棉的，祝您購物愉快。",
+])
+def test_greeting_present(inspector, reply):
+    assert "greeting" not in rules_of(inspector, reply, first_turn=True)
+
+
+@pytest.mark.parametrize("reply", [
+    "您好，这款是纯棉的，今天下单明天发货。",
+    "感谢您的耐心等待，您的包裹已经从杭州发出，预计两到三天送到您手上，请您留意物流信息和快递员的电话。",
+])
+def test_closing_missing(inspector, reply):
+    assert "closing" in rules_of(inspector, reply)
+
+
+@pytest.mark.parametrize("ending", [
+    "还有什么问题随时联系我哦，祝您购物愉快～",  # etiquette.yaml taobao
+    "还有其他问题请随时联系我们，祝您购物愉快。",  # etiquette.yaml jd
+    "给您带来不便，再次向您致歉，处理进度我会一直跟进。",  # etiquette.yaml complaint
+    "感谢您的理解与支持！",
+    "有问题再联系哦",
+    "还有什么可以帮您的吗？",
+    "欢迎下次光临～",
+])
+def test_closing_present(inspector, ending):
+    assert "closing" not in rules_of(inspector, "您好，这款是纯棉的，今天下单明天发货。" + ending)
+
+
+def test_closing_and_greeting_are_not_checked_on_a_too_short_reply(inspector):
+    assert rules_of(inspector, "好的", first_turn=True) == ("too_short", "polite")
+    assert rules_of(inspector, "您稍等", first_turn=True) == ("too_short",)
+
+
+@pytest.mark.parametrize("reply", ["好的，这款是纯棉的，今天下单明天发货哦～", "这个要去后台申请退款，退完再拍"])
+def test_polite_missing(inspector, reply):
+    assert "polite" in rules_of(inspector, reply)
+
+
+@pytest.mark.parametrize("reply", ["好的，请稍等，我帮忙查一下发货时间", "好的，您稍等，我帮忙查一下发货时间",
+                                   "好的，請稍等，我幫忙查一下發貨時間"])
+def test_polite_present(inspector, reply):
+    assert "polite" not in rules_of(inspector, reply)
+
+
+# ---------------------------------------------------------------------------------------------
+# jd_qin
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply, word", [
+    ("亲，您好，今天下单明天发货，祝您购物愉快", "亲"),
+    ("您好，亲爱的顾客，今天下单明天发货，祝您购物愉快", "亲"),
+    ("您好，亲们注意，今天下单明天发货，祝您购物愉快", "亲"),
+    ("您好，今天下单明天发货哦亲，祝您购物愉快", "亲"),
+    ("親，您好，今天下單明天發貨，祝您購物愉快", "親"),
+])
+def test_jd_qin_on_jd(inspector, reply, word):
+    assert spans_of(inspector, reply, "jd_qin", platform="jd") == [word]
+
+
+@pytest.mark.parametrize("platform", ["taobao", "tmall"])
+def test_qin_is_fine_off_jd(inspector, platform):
+    assert "jd_qin" not in rules_of(inspector, "亲，您好，今天下单明天发货，祝您购物愉快", platform=platform)
+
+
+@pytest.mark.parametrize("word", ["亲自", "亲切", "亲人", "父亲", "母亲", "亲子装", "亲戚", "亲友", "亲手", "亲测", "亲肤"])
+def test_qin_inside_a_word_is_not_the_address(inspector, word):
+    reply = f"您好，这是我们{word}挑选的款式，今天下单明天发货，祝您购物愉快"
+    assert "jd_qin" not in rules_of(inspector, reply, platform="jd")
+
+
+# ---------------------------------------------------------------------------------------------
+# shouting
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply, word", [
+    (GOOD + "!!!", "!!!"),
+    (GOOD + "！！！", "！！！"),
+    ("您好，什么？？" + GOOD, "？？"),
+    ("您好，已经发货了。。。。" + GOOD, "。。。。"),
+    ("您好，真的吗?!?" + GOOD, "?!?"),
+])
+def test_shouting(inspector, reply, word):
+    assert spans_of(inspector, reply, "shouting") == [word]
+
+
+@pytest.mark.parametrize("reply", [GOOD + "！", GOOD + "……", "您好，稍等。。。" + GOOD, "您好，真的吗？！" + GOOD])
+def test_single_or_ordinary_punctuation_is_not_shouting(inspector, reply):
+    assert "shouting" not in rules_of(inspector, reply)
+
+
+# ---------------------------------------------------------------------------------------------
+# rude
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply, word", [
+    ("爱买不买，价格就这样", "爱买不买"),
+    ("爱要不要，不议价", "爱要不要"),
+    ("滚！别来烦人", "滚"),
+    ("不知道，你问快递去", "不知道"),
+    ("物流的事你问快递去吧", "你问快递去"),
+    ("找快递公司去，发出去了就不归店里了", "找快递公司去"),
+    ("自己看详情页，上面都有", "自己看"),
+    ("没看详情吗？写着不包邮", "没看详情"),
+    ("详情页写得很清楚了，不包邮", "写得很清楚了"),
+    ("不是说了吗，48小时内发", "不是说了"),
+    ("说了多少遍了，没有优惠", "说了多少遍"),
+    ("这是你自己选的尺码，不能换", "你自己选的"),
+    ("是您自己没看清楚描述，不能退", "您自己没"),
+    ("怪你自己下单太晚", "怪你"),
+    ("这跟我们没关系，是快递弄丢的", "跟我们没关系"),
+    ("这和本店无关，找平台", "和本店无关"),
+    ("不是我们的问题，是快递的问题", "不是我们的问题"),
+    ("关我什么事，东西又不是我寄的", "关我什么事"),
+    ("烦不烦啊，一直问", "烦不烦"),
+    ("别催了，仓库在发", "别催了"),
+    ("嫌贵就别买，去别的地方看看", "嫌贵就别买"),
+    ("价格就这样，去别家吧", "去别家"),
+    ("随便投诉，我们不怕", "随便投诉"),
+    ("你去差评吧，无所谓", "你去差评吧"),
+    ("呵呵，想多了", "呵呵"),
+    ("你是不是傻，插上电就能用", "是不是傻"),
+    ("谁让你不早点说，已经发了", "谁让你"),
+    ("我也不知道什么时候到", "我也不知道"),
+    ("我们又不是快递公司，查不到", "我们又不是"),
+    ("这都不会用，看说明书", "这都不会"),
+    ("买不起就别问那么多", "买不起"),
+])
+def test_rude(inspector, reply, word):
+    assert spans_of(inspector, reply, "rude")[0] == word
+
+
+@pytest.mark.parametrize("reply", [
+    "您好，不知道您方便什么时候收货呢？我们按您的时间安排发货，祝您购物愉快",  # 不知道您… is a polite question
+    "您好，物流信息还不知道，我帮您问一下快递，有进展第一时间告诉您",
+    "您好，您可以自己查看物流，也可以把订单号发给我，我帮您查",
+    "您好，我自己去仓库帮您核对一下，稍等哦",
+    "亲，这不是您的问题，是我们发错了，非常抱歉，马上给您补发",
+    "您好，这款洗衣机是滚筒的，领口有滚边设计",
+    "您好，我们家的垃圾袋是加厚款，垃圾桶也有现货",
+    "您好，这款可爱不可爱全看个人喜好啦，我们家卖得很好",
+    "您好，衣服面料很亲肤，宝宝穿着很舒服",
+    "您好，没关系的，退款已经帮您提交了",
+    "您好，请您在订单页点【申请退款】，我们收到后马上处理",
+    "您好，麻烦您拍张照片给我，我帮您反馈给仓库",
+    "您好，您可以去别家对比一下，我们家的面料是加厚的",
+])
+def test_polite_replies_are_not_rude(inspector, reply):
+    assert "rude" not in rules_of(inspector, reply)
+
+
+# ---------------------------------------------------------------------------------------------
+# no_apology
+# ---------------------------------------------------------------------------------------------
+
+COMPLAINT_REPLY = "您好，麻烦您拍张照片发给我，我们核实后给您补发，处理进度我会一直跟进。"
+
+
+def test_no_apology_on_a_complaint(inspector):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "衣服破了个洞", scenario="complaint")
+
+
+@pytest.mark.parametrize("apology", ["非常抱歉，", "不好意思，", "对不起，", "給您添麻煩了，對不起，", "让您久等了，"])
+def test_an_apology_satisfies_it(inspector, apology):
+    assert "no_apology" not in rules_of(inspector, apology + COMPLAINT_REPLY, "衣服破了个洞", scenario="complaint")
+
+
+def test_no_apology_only_applies_to_complaints(inspector):
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "什么时候发货", scenario="logistics")
+
+
+def test_complaint_flag_overrides_the_scenario(inspector):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "能便宜点吗", scenario="price", complaint=True)
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "衣服破了", scenario="complaint", complaint=False)
+
+
+def test_without_a_scenario_it_is_guessed_from_the_message(inspector):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "衣服收到就破了个洞，质量太差了")
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "这个会起球吗")
+
+
+@pytest.mark.parametrize("message, scenario", [
+    ("170 60kg穿什么码", "size"),
+    ("码数太小穿不上 退货怎么弄", "size"),  # a return because of fit is size
+    ("能便宜点吗 有优惠券吗", "price"),
+    ("几号发货 用什么快递", "logistics"),
+    ("收到就坏了 我要投诉", "complaint"),
+    ("在吗", None),
+    ("", None),
+])
+def test_guess_scenario(inspector, message, scenario):
+    assert inspector.guess_scenario(message) == scenario
+
+
+# ---------------------------------------------------------------------------------------------
+# absolute
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply, word", [
+    ("您好，这已经是最低价了", "最低价"),
+    ("您好，我们家销量全网第一", "全网第一"),
+    ("您好，这款是类目第一名", "第一名"),
+    ("您好，质量我们是第一，放心", "第一"),
+    ("您好，100%正品，放心购买", "100%"),
+    ("您好，百分之百不会褪色", "百分之百"),
+    ("您好，绝对是正品", "绝对"),
+    ("您好，这个颜色永不褪色", "永不"),
+    ("您好，保证明天到", "保证明天到"),
+    ("您好，明天一定到", "明天一定到"),
+    ("您好，全网最便宜就是我们家", "全网最"),
+    ("您好，这款是NO.1爆款", "NO.1"),
+])
+def test_absolute(inspector, reply, word):
+    assert spans_of(inspector, reply, "absolute") == [word]
+
+
+@pytest.mark.parametrize("reply", [
+    "您好，我们会第一时间为您发货",
+    "您好，第一次购买可以领新人券",
+    "您好，这是我们家第一批到货的",
+    "您好，这款是100%纯棉的，很透气",  # composition is a label fact, not a promise
+    "您好，面料成分：棉100%",
+    "您好，这款是百分之百桑蚕丝",
+    "您好，饼干的最佳赏味期是开封后三天",
+    "您好，一般明天就能到，具体以物流为准",
+])
+def test_facts_and_ordinals_are_not_absolute(inspector, reply):
+    assert "absolute" not in rules_of(inspector, reply)
+
+
+# ---------------------------------------------------------------------------------------------
+# placeholder
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply, word", [
+    ("您好，您的订单{order_id}已经发货", "{order_id}"),
+    ("您好，您的订单{{ order_id }}已经发货", "{{ order_id }}"),
+    ("您好，您的订单【订单号】已经发货", "【订单号】"),
+    ("您好，快递是【快递公司】，单号【快递单号】", "【快递公司】"),
+    ("您好，请寄到【退货地址】，写上【手机号】", "【退货地址】"),
+    ("您好，收件人写【收件人姓名】就行", "【收件人姓名】"),
+    ("您好，退款【】元已经原路返回", "【】"),
+    ("您好，退款【XX元】已经原路返回", "【XX元】"),
+])
+def test_placeholder(inspector, reply, word):
+    assert spans_of(inspector, reply, "placeholder")[0] == word
+
+
+@pytest.mark.parametrize("reply", [
+    "您好，请在订单页点【申请退款】，选择原因提交就行",  # button names are verb-object
+    "您好，点【确认收货】后就能评价了",
+    "您好，在订单里点【修改地址】就可以改",  # ends in 址 but starts with an action
+    "您好，首页点【领取优惠券】再下单更划算",
+    "您好，您拍的是【XL码】，今天发出",  # a filled value
+    "您好，您拍的是【大号】，今天发出",
+    "您好，【双11】活动明天开始，{ 记得加购 }",
+])
+def test_button_names_and_filled_values_are_not_placeholders(inspector, reply):
+    assert "placeholder" not in rules_of(inspector, reply)
+
+
+# ---------------------------------------------------------------------------------------------
+# too_short
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply", ["", "   ", "好的", "嗯嗯。", "稍等～", "😊😊😊😊😊😊", "在的亲", "亲，已发货"])
+def test_too_short(inspector, reply):
+    # None of these says 您 or 请 either: the human convention marks a bare reply both ways.
+    result = inspector.inspect("什么时候发货", reply)
+    assert result.rules == ("too_short", "polite")
+    assert (result.ok, result.score, result.findings[0].span) == (False, 100 - 25 - 10, None)
+
+
+@pytest.mark.parametrize("reply", ["嗯", "不行", "有", "好", "可以的"])
+def test_a_bare_answer_is_too_short_and_impolite_but_not_rude(inspector, reply):
+    assert rules_of(inspector, reply, "能便宜点吗") == ("too_short", "polite")
+
+
+@pytest.mark.parametrize("reply", ["您稍等", "请稍等", "您好", "請稍候"])
+def test_a_short_polite_reply_is_only_too_short(inspector, reply):
+    assert rules_of(inspector, reply, "什么时候发货") == ("too_short",)
+
+
+def test_six_characters_are_enough(inspector):
+    assert "too_short" not in rules_of(inspector, "您好，明天发货")
+
+
+def test_a_short_reply_is_still_checked_for_its_content(inspector):
+    assert rules_of(inspector, "滚!!!") == ("rude", "too_short", "shouting", "polite")
+
+
+# ---------------------------------------------------------------------------------------------
+# relevance
+# ---------------------------------------------------------------------------------------------
+
+
+def test_relevance_below_the_threshold(inspector):
+    threshold = inspector.rules.min_similarity
+    assert "relevance" in rules_of(inspector, GOOD, "什么时候发货", relevance=threshold - 0.01)
+    assert "relevance" not in rules_of(inspector, GOOD, "什么时候发货", relevance=threshold)
+    assert "relevance" not in rules_of(inspector, GOOD, "什么时候发货", relevance=None)
+
+
+def test_relevance_when_the_reply_talks_about_another_scenario(inspector):
+    reply = "您好，我们家现在满200减20，还可以叠加优惠券，祝您购物愉快～"
+    result = inspector.inspect("170 60kg穿什么码", reply, scenario="size")
+    (finding,) = [f for f in result.findings if f.rule == "relevance"]
+    assert reply[finding.span[0] : finding.span[1]] == "满200"
+    assert "尺码" in finding.detail and "价格优惠" in finding.detail
+
+
+@pytest.mark.parametrize("message, scenario, reply", [
+    ("170 60kg穿什么码", "size", "您好，建议您拍L码，今天下单满200减20，祝您购物愉快～"),  # answers, then sells
+    ("这个好用吗", "other", "您好，我们家现在满200减20，还可以叠加优惠券，祝您购物愉快～"),  # other: no vocabulary
+    ("什么时候发货", "logistics", "您好，这款现在有优惠，祝您购物愉快～"),  # one stray cue is not "clearly"
+])
+def test_relevance_keywords_are_conservative(inspector, message, scenario, reply):
+    assert "relevance" not in rules_of(inspector, reply, message, scenario=scenario)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input, spans, long and messy text
+# ---------------------------------------------------------------------------------------------
+
+
+def test_invalid_arguments_list_the_choices(inspector):
+    with pytest.raises(InputError, match="valid platforms: taobao, tmall, jd"):
+        inspector.inspect("", GOOD, platform="pdd")
+    with pytest.raises(InputError, match="valid scenarios: size, price, logistics, complaint, other"):
+        inspector.inspect("", GOOD, scenario="refund")
+    with pytest.raises(InputError, match="finite"):
+        inspector.inspect("", GOOD, relevance=float("nan"))
+    with pytest.raises(InputError, match="text"):
+        inspector.inspect("", None)  # type: ignore[arg-type]
+
+
+def test_spans_point_into_the_reply_as_typed(inspector):
+    # Traditional, full-width, a zero-width space and an emoji before the offending words.
+    reply = "\u200b😊 親，這款絕對是正品！！！您看下【訂單號】"
+    result = inspector.inspect("", reply, platform="jd", first_turn=False)
+    found = {f.rule: reply[f.span[0] : f.span[1]] for f in result.findings if f.span}
+    assert found == {"jd_qin": "親", "absolute": "絕對", "shouting": "！！！", "placeholder": "【訂單號】"}
+
+
+def test_matchable_keeps_every_offset():
+    text = "\u200b親 ，請問！！ 這個 XL碼\u3000有嗎？"
+    folded = matchable(text)
+    assert len(folded) == len(text)
+    assert folded == "\u200b亲 ,请问!! 这个 XL码\u3000有吗?"
+
+
+def test_a_5000_character_reply_is_fast_and_findings_are_capped(inspector):
+    reply = "您好，" + "这款卖得很好，我们第一时间发货!!!" * 280 + "祝您购物愉快"
+    assert len(reply) > 5000
+    started = time.perf_counter()
+    result = inspector.inspect("什么时候发货", reply, platform="jd")
+    assert time.perf_counter() - started < 1.0
+    assert result.rules == ("shouting",)
+    assert len(result.findings) == inspector.rules.max_findings_per_rule
+    assert [reply[f.span[0] : f.span[1]] for f in result.findings] == ["!!!"] * len(result.findings)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reply generator's own output passes (both read corpus/etiquette.yaml)
+# ---------------------------------------------------------------------------------------------
+
+FILLED = {"product": "这款连衣裙", "order_id": "2024061812345", "coupon": "5元优惠券", "amount": "20元", "size": "L码",
+          "tracking_no": "SF1234567890", "courier": "顺丰", "date": "6月18日", "days": "3", "gift": "同款袜子",
+          "address": "浙江省杭州市西湖区文三路1号", "agent": "小美", "shop": "本店"}
+
+
+def test_composed_template_replies_pass(inspector):
+    composer = ReplyComposer(Etiquette.load(CORPUS))
+    failures = []
+    for template in load_templates(CORPUS):
+        complaint = template.scenario == "complaint"
+        for platform in template.platforms:
+            for first_turn in (True, False):
+                text = composer.compose(template, platform=platform, first_turn=first_turn, complaint=complaint,
+                                        slots=FILLED).text
+                result = inspector.inspect(template.examples[0], text, platform=platform, first_turn=first_turn,
+                                           scenario=template.scenario)
+                if result.findings:
+                    failures.append((template.id, platform, first_turn, result.rules, text))
+    assert failures == []
+
+
+def test_unfilled_slots_are_exactly_the_placeholder_findings(inspector):
+    composer = ReplyComposer(Etiquette.load(CORPUS))
+    for template in load_templates(CORPUS):
+        composed = composer.compose(template, platform="taobao", first_turn=True, complaint=False)
+        result = inspector.inspect("", composed.text, scenario=template.scenario)
+        found = {composed.text[f.span[0] : f.span[1]] for f in result.findings if f.rule == "placeholder"}
+        assert found == {SLOT_PLACEHOLDERS[slot] for slot in composed.missing_slots}, template.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the rules
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rules_corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS / "handbooks", corpus / "handbooks")
+    for name in ("etiquette.yaml", "inspection_rules.yaml"):
+        shutil.copy(CORPUS / name, corpus / name)
+    return corpus
+
+
+def _edit_rules(corpus, change) -> None:
+    path = corpus / "inspection_rules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def _rule(data, name):
+    return next(rule for rule in data["rules"] if rule["rule"] == name)
+
+
+def test_the_copied_rules_load(rules_corpus):
+    assert set(InspectionRules.load(rules_corpus).specs) == set(RULES)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["rules"].pop(), "missing"),
+    (lambda d: _rule(d, "rude")["patterns"].append("(unclosed"), "rude has a bad pattern"),
+    (lambda d: _rule(d, "greeting").update(source={"doc": "999_nowhere.txt", "quote": "欢迎语"}), "missing handbook"),
+    (lambda d: _rule(d, "closing").pop("window"), "closing needs window"),
+    (lambda d: _rule(d, "polite").update(severity="fatal"), "severity"),
+    (lambda d: _rule(d, "shouting").update(detail="{nope}"), "allowed"),
+])
+def test_bad_rules_fail_with_the_file_and_the_rule(rules_corpus, change, message):
+    _edit_rules(rules_corpus, change)
+    with pytest.raises(CorpusError, match="inspection_rules.yaml") as raised:
+        InspectionRules.load(rules_corpus)
+    assert message in str(raised.value)

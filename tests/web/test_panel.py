@@ -1,0 +1,299 @@
+"""The side panel in a real browser: Debian's Chromium, driven by Playwright, against a live kefu server."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SLOT = re.compile(r"【[^【】\n]{1,12}】")
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium); "
+        "Playwright's own browser downloads are never used",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def base_url(fake_index, fake_service):
+    """A real uvicorn serving the app on a free port of 127.0.0.1, in a background thread."""
+    import uvicorn
+
+    from app.api import create_app
+
+    app = create_app(fake_index, service_factory=lambda settings: fake_service)
+    # Bind first and hand uvicorn the socket, so no other process can take the port in between.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_ready(url, thread)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def wait_ready(url: str, thread: threading.Thread, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the server thread stopped before /readyz answered 200")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            with exc:
+                error = json.loads(exc.read() or b"{}").get("error", {})
+            if error.get("code") != "not_ready":  # loading failed: waiting longer cannot help
+                raise RuntimeError(f"/readyz answered {exc.code}: {error}") from None
+            last = error.get("message", f"HTTP {exc.code}")
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/readyz did not answer 200 within {timeout:.0f}s (last: {last})")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
+
+
+class Panel:
+    """One page of the panel, with the dialogs and script errors it raised."""
+
+    def __init__(self, page, base_url: str) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.goto(base_url + "/")
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def by(self, testid: str):
+        return self.page.get_by_test_id(testid)
+
+    def send(self, message: str):
+        """Type a message and send it with Ctrl+Enter; the /v1/reply response, once the page shows it."""
+        self.by("message").fill(message)
+        with self.page.expect_response(is_reply) as info:
+            self.by("message").press("Control+Enter")
+        response = info.value
+        response.finished()
+        self.settled()
+        return response
+
+    def settled(self) -> None:
+        self.page.wait_for_function("!document.querySelector('[data-testid=send]').disabled")
+
+    def card_texts(self) -> list[str]:
+        return self.by("reply-text").all_text_contents()
+
+
+def is_reply(response) -> bool:
+    return response.url.endswith("/v1/reply") and response.request.method == "POST"
+
+
+@pytest.fixture
+def panel(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    view = Panel(page, base_url)
+    yield view
+    context.close()
+    assert view.errors == [], "the page raised script errors"
+    assert view.dialogs == [], "the page opened dialogs"
+
+
+def test_size_message_gives_three_copyable_replies(panel):
+    response = panel.send("这件衣服170斤穿什么码")
+    assert response.status == 200
+    data = response.json()
+    assert json.loads(response.request.post_data) == {
+        "message": "这件衣服170斤穿什么码", "platform": "taobao", "top_k": 3, "first_turn": True,
+    }
+
+    badge = panel.by("scenario")
+    assert badge.is_visible()
+    percent = round(data["scenario"]["confidence"] * 100)
+    assert badge.text_content() == f"尺码 {percent}%"
+    assert panel.by("reply-card").count() == 3
+    assert panel.card_texts() == [reply["text"] for reply in data["replies"]]
+    assert panel.by("needs-human").is_hidden()
+
+    panel.by("copy").first.click()
+    assert panel.by("copy").first.text_content() == "已复制"
+    assert panel.page.evaluate("navigator.clipboard.readText()") == data["replies"][0]["text"]
+
+
+def test_switching_to_jd_rewords_without_qin(panel):
+    panel.send("这件衣服170斤穿什么码")
+    assert any("亲" in text for text in panel.card_texts())  # so the check below means something
+
+    with panel.page.expect_response(is_reply) as info:
+        panel.by("platform").select_option(label="京东")
+    data = info.value.json()
+    panel.settled()
+    assert data["platform"] == "jd"
+    texts = panel.card_texts()
+    assert texts == [reply["text"] for reply in data["replies"]]
+    assert len(texts) == 3
+    assert not any("亲" in text for text in texts)
+
+
+def test_first_turn_toggle_drops_the_greeting(panel):
+    first = panel.send("这件衣服170斤穿什么码").json()
+    assert first["first_turn"] is True
+
+    with panel.page.expect_response(is_reply) as info:
+        panel.by("first-turn").uncheck()
+    later = info.value.json()
+    panel.settled()
+    assert later["first_turn"] is False
+    assert panel.card_texts() == [reply["text"] for reply in later["replies"]]
+    greeted = {reply["template_id"]: reply["text"] for reply in first["replies"]}
+    for reply in later["replies"]:
+        if reply["template_id"] in greeted:
+            assert len(reply["text"]) < len(greeted[reply["template_id"]])
+
+
+def test_slots_are_marked(panel):
+    data = panel.send("能便宜点吗，用券吗").json()
+    slots = [SLOT.findall(reply["text"]) for reply in data["replies"]]
+    assert any(slots), "the message should reach a template with a slot to fill"
+    cards = panel.by("reply-text")
+    for index, expected in enumerate(slots):
+        assert cards.nth(index).locator("mark").all_text_contents() == expected
+
+
+def test_buyer_text_renders_literally(panel):
+    response = panel.send(XSS)
+    assert response.status == 200
+    results = panel.by("results")
+    assert panel.by("buyer-text").text_content() == XSS
+    assert results.locator("img").count() == 0
+    assert panel.page.locator("img").count() == 0
+    assert panel.by("reply-card").count() == 3
+
+
+def test_reply_text_renders_literally_and_needs_human_shows(panel):
+    """Reply text is untrusted too; a crafted response also shows the needs-human and secondary states."""
+    reply = {
+        "text": "您好，<img src=x onerror=alert(2)><b>粗</b>【商品名】已发货，单号【快递单号】。",
+        "template_id": "x.y.z", "scenario": "logistics", "topic": "x.y", "score": 0.5,
+        "components": {}, "terms": ["发货"], "example": "",
+        "source": {"doc": "002_d5e9aecbfc807c3b.txt", "heading": "4.3 发货", "label": "002 > 4.3 发货"},
+        "missing_slots": ["product", "tracking_no"],
+    }
+    body = {
+        "message": "嗯", "platform": "taobao", "first_turn": True, "needs_human": True, "replies": [reply],
+        "scenario": {"label": "other", "confidence": 0.41, "scores": {}, "secondary": "complaint",
+                     "needs_human": True, "evidence": {"nearest": []}},
+    }
+    panel.page.route("**/v1/reply", lambda route: route.fulfill(json=body))
+    panel.send("嗯")
+
+    assert panel.by("scenario").text_content() == "其他 41%"
+    assert panel.by("secondary").text_content() == "另含：投诉"
+    assert panel.by("needs-human").is_visible()
+    assert "需要人工处理" in panel.by("needs-human").text_content()
+    card = panel.by("reply-card")
+    assert card.count() == 1
+    assert panel.card_texts() == [reply["text"]]
+    assert card.locator("mark").all_text_contents() == ["【商品名】", "【快递单号】"]
+    assert card.locator("img, b").count() == 0
+    assert "来源：4.3 发货" in card.text_content()
+
+
+def test_loading_state_disables_the_button(panel):
+    held = []
+    panel.page.route("**/v1/reply", lambda route: held.append(route))
+    panel.by("message").fill("在吗")
+    panel.by("send").click()
+    panel.page.wait_for_function("document.querySelector('[data-testid=send]').disabled")
+    assert panel.by("status").text_content() == "正在分析买家消息…"
+    with panel.page.expect_response(is_reply):
+        held[0].continue_()
+    panel.settled()
+    assert panel.by("status").text_content() == ""
+    assert panel.by("reply-card").count() >= 1
+
+
+def test_server_error_message_is_shown(panel):
+    panel.send("这件衣服170斤穿什么码")
+    response = panel.send("   \n  ")
+    assert response.status == 422
+    error = response.json()["error"]
+    box = panel.by("error")
+    assert box.is_visible()
+    assert error["message"] in box.text_content()
+    # Replies for the previous message must not stay on screen, copyable, under the error.
+    assert panel.by("results").is_hidden()
+    assert panel.by("send").is_enabled()
+
+    panel.send("这件衣服170斤穿什么码")
+    assert box.is_hidden()
+
+
+def test_fits_a_360_px_side_panel(panel):
+    ARTIFACTS.mkdir(exist_ok=True)
+    panel.send("这件衣服170斤穿什么码")
+    panel.page.screenshot(path=str(ARTIFACTS / "panel-wide.png"), full_page=True)
+
+    panel.page.set_viewport_size({"width": 360, "height": 800})
+    assert panel.page.evaluate("document.documentElement.scrollWidth") <= 360
+    panel.page.screenshot(path=str(ARTIFACTS / "panel-360.png"), full_page=True)
+
+    # One long unbroken paste (a link, an order number) must wrap, not widen the panel.
+    panel.send("订单号" + "1234567890" * 20 + " https://example.com/" + "a" * 150)
+    assert panel.page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_saved_token_is_sent_as_bearer(browser, base_url):
+    context = browser.new_context()
+    context.add_init_script("window.localStorage.setItem('kefuToken', 's3cret')")
+    try:
+        panel = Panel(context.new_page(), base_url)
+        assert panel.by("token").input_value() == "s3cret"
+        response = panel.send("在吗")
+        assert response.request.headers["authorization"] == "Bearer s3cret"
+        assert panel.errors == []
+    finally:
+        context.close()
