@@ -194,6 +194,10 @@ class Lexicon:
         return tuple(hits)
 
 
+def _overlap(one: Hit, other: Hit) -> bool:
+    return one.start < other.end and other.start < one.end
+
+
 def _longest_first(words: Iterable[str]) -> list[str]:
     # Words are folded like the text they are matched against, so a list may be typed either way.
     folded = {normalize_text(word) for word in words}
@@ -309,8 +313,7 @@ class InspectionRules:
             )
             grievance_cues = Lexicon.build(grievance.terms, grievance.patterns, grievance.except_)
         except re.error as exc:
-            raise CorpusError(f"{path}: scenario_cues, rude cold or no_apology message_cues has a bad pattern: "
-                              f"{exc}") from exc
+            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold or no_apology message_cues: {exc}") from exc
         relevance = by_name["relevance"]
         return cls(
             specs=specs,
@@ -469,9 +472,9 @@ class ReplyInspector:
         """Inspect one reply.
 
         scenario: the message's scenario as the classifier predicted it; None guesses it from the
-        message's words (scenario_cues). complaint: overrides "scenario is complaint" for the
-        apology rule. relevance: the caller's similarity between message and reply; None skips
-        that half of the relevance rule.
+        message's words (scenario_cues). complaint: overrides "scenario is complaint and the
+        message states a problem" for the apology rule. relevance: the caller's similarity between
+        message and reply; None skips that half of the relevance rule.
         """
         rules = self.rules
         self._check(message, reply, platform, scenario, relevance)
@@ -536,8 +539,9 @@ class ReplyInspector:
         return self.rules.specs[rule].lexicon.find(text)
 
     def _rude(self, text: str) -> tuple[Hit, ...]:
+        """Words rude anywhere, then curt cues in a cold register where they add a new span."""
         hits = self._find("rude", text)
-        curt = [hit for hit in self.rules.cold.find(text) if not any(h.start < hit.end and hit.start < h.end for h in hits)]
+        curt = [hit for hit in self.rules.cold.find(text) if not any(_overlap(hit, other) for other in hits)]
         return tuple(sorted((*hits, *curt), key=lambda hit: hit.start))
 
     def _needs_apology(self, message: str, topic: str | None, complaint: bool | None) -> bool:

@@ -27,11 +27,12 @@ from app.indexing import (
     make_tokenizer,
     training_set,
 )
-from app.retrieval.hybrid import FusionSettings, HybridRetriever, SearchResult
+from app.retrieval.hybrid import FusionSettings, HybridRetriever, PassageHit, SearchResult
 from app.retrieval.store import check_manifest, load_collections, read_extra, read_manifest
 from app.scenarios import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
 
 MAX_TOP_K = 20
+SUPPORT_PASSAGES = 2
 # Encoders see at most 512 tokens; a 5,000-character paste is classified on its opening, where
 # buyers state their matter, and segmented in full for BM25.
 MAX_ENCODED_CHARS = 480
@@ -98,6 +99,7 @@ class ReplyResult:
     first_turn: bool
     scenario: ScenarioPrediction
     replies: tuple[SuggestedReply, ...]
+    support: tuple[PassageHit, ...] = ()  # handbook passages behind the answer, for the agent to check
 
     @property
     def needs_human(self) -> bool:
@@ -111,6 +113,11 @@ class ReplyResult:
             "scenario": self.scenario.as_dict(),
             "needs_human": self.needs_human,
             "replies": [reply.as_dict() for reply in self.replies],
+            "support": [
+                {"id": hit.id, "doc": hit.doc, "heading": list(hit.heading), "text": hit.text,
+                 "score": round(hit.score, 6)}
+                for hit in self.support
+            ],
         }
 
 
@@ -279,7 +286,9 @@ class KefuService:
                 missing_slots=composed.missing_slots,
                 example=hit.example,
             ))
-        return ReplyResult(request.message, request.platform, request.is_first_turn(), prediction, tuple(replies))
+        support = tuple(retriever.passage_hits(terms, vector, SUPPORT_PASSAGES))
+        return ReplyResult(request.message, request.platform, request.is_first_turn(), prediction, tuple(replies),
+                           support)
 
 
 def prepare_message(message: str, *, what: str = "message") -> str:

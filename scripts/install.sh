@@ -19,9 +19,10 @@ fi
 if [ "$with_test" = 1 ]; then
     .venv/bin/python -m pip install --quiet -e ".[test]"
     # Browser tests drive Debian's Chromium; never let Playwright download a browser of its own.
-    if [ ! -x /usr/bin/chromium ]; then
+    # A CJK font makes the saved screenshots readable (without one Chinese renders as boxes).
+    if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
     fi
 else
     .venv/bin/python -m pip install --quiet -e .

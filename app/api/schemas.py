@@ -148,6 +148,14 @@ class SuggestedReplyOut(_Response):
     example: str = Field(description="the template's example question closest to the message")
 
 
+class SupportOut(_Response):
+    id: str
+    doc: str = Field(description="the handbook file")
+    heading: list[str] = Field(description="the passage's heading path in the handbook")
+    text: str
+    score: float
+
+
 class ReplyOut(_Response):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "message": MESSAGE_EXAMPLE, "platform": "taobao", "first_turn": True,
@@ -160,6 +168,8 @@ class ReplyOut(_Response):
             "terms": ["170", "穿", "什么", "码"], "source": {"doc": "team", "heading": None, "label": "team"},
             "missing_slots": [], "example": "170 60kg穿什么码",
         }],
+        "support": [{"id": "001-3f2a9c1b7d", "doc": "001_9c9b238a49b05347.txt",
+                     "heading": ["天猫卖家客服专业话术", "售前"], "text": "问到尺码：……", "score": 0.0322}],
     }]})
 
     message: str = Field(description="the message as sent")
@@ -168,6 +178,7 @@ class ReplyOut(_Response):
     scenario: ScenarioOut
     needs_human: bool
     replies: list[SuggestedReplyOut] = Field(description="suggested replies, best first")
+    support: list[SupportOut] = Field(description="handbook passages behind the answer, best first")
 
 
 class TemplateRecordOut(_Response):

@@ -146,7 +146,7 @@ class HybridRetriever:
             vector = self.encode([text])
         scores = self.template_scores(terms, vector)
         templates = tuple(self.template_hits(terms, scores, top_k))
-        return SearchResult(tuple(terms), tuple(self._passage_hits(terms, vector, top_k)), templates)
+        return SearchResult(tuple(terms), tuple(self.passage_hits(terms, vector, top_k)), templates)
 
     def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int, order: np.ndarray | None = None):
         order = np.argsort(-scores.fused, kind="stable") if order is None else order
@@ -163,7 +163,7 @@ class HybridRetriever:
                 example=example_row["text"],
             )
 
-    def _passage_hits(self, terms: Sequence[str], vector: np.ndarray, top_k: int):
+    def passage_hits(self, terms: Sequence[str], vector: np.ndarray, top_k: int):
         bm25 = self.passages.bm25.scores(terms)
         dense = self.passages.dense.scores(vector)[0]
         f = self._fusion
