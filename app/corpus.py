@@ -38,6 +38,7 @@ SLOT_PATTERN = re.compile(r"\{([a-z_]+)\}")
 HANDBOOKS = "handbooks"
 TEMPLATES = "templates.yaml"
 SCENARIO_BANK = "training/scenario_bank.jsonl"
+TONE_EXAMPLES = "training/reply_tone.jsonl"
 USERDICT = "userdict.txt"
 STOPWORDS = "stopwords.txt"
 
@@ -178,7 +179,7 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     """Hash of every input the index is built from; a change means the index is stale."""
     digest = hashlib.sha256()
     inputs = handbook_paths(corpus_dir) + [
-        corpus_dir / name for name in (TEMPLATES, SCENARIO_BANK, USERDICT, STOPWORDS)
+        corpus_dir / name for name in (TEMPLATES, SCENARIO_BANK, TONE_EXAMPLES, USERDICT, STOPWORDS)
     ]
     for path in inputs:
         digest.update(path.relative_to(corpus_dir).as_posix().encode())

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.corpus import (
     SCENARIO_BANK,
     STOPWORDS,
+    TONE_EXAMPLES,
     USERDICT,
     corpus_fingerprint,
     handbook_paths,
@@ -26,6 +27,7 @@ from app.corpus import (
 from app.embedding import Embedder, load_embedder, prepare_default_model
 from app.errors import CorpusError, IndexError_
 from app.scenarios import fit_temperature
+from app.tone import load_tone_examples
 from app.retrieval.store import (
     SCHEMA_VERSION,
     Collection,
@@ -43,7 +45,8 @@ PASSAGES = "passages"
 EXAMPLES = "examples"
 REPLIES = "replies"
 BANK = "bank"
-COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK)
+TONE = "tone"
+COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK, TONE)
 CALIBRATION = "calibration"
 
 
@@ -117,6 +120,7 @@ def build_index(
         passages.extend(split_passages(clean_handbook(path.name, raw)))
     templates = load_templates(corpus_dir)
     bank = load_labelled(corpus_dir / SCENARIO_BANK)
+    _, tone_replies, tone_labels = load_tone_examples(corpus_dir / TONE_EXAMPLES)
 
     sources: dict[str, tuple[list[dict], str]] = {
         PASSAGES: (
@@ -132,6 +136,11 @@ def build_index(
         BANK: (
             [{"id": m.id, "text": normalize_text(m.message), "scenario": m.scenario, "also": list(m.also)} for m in bank],
             settings.query_prefix,
+        ),
+        # Agents' replies labelled rude or not, embedded as the inspection embeds replies.
+        TONE: (
+            [{"text": normalize_text(reply), "rude": rude} for reply, rude in zip(tone_replies, tone_labels)],
+            settings.passage_prefix,
         ),
     }
     collections = []

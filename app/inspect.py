@@ -13,7 +13,9 @@ Conventions (docs in the YAML say why each word list looks the way it does):
   the rules about what a complete reply holds (greeting, closing, no_apology, relevance) are not
   checked on it.
 - rude has two halves: words rude anywhere, and curt cues (没办法, 你自己去问吧) that are rude only
-  in a cold register, a reply with no 您, 请, 亲 or apology to soften them.
+  in a cold register, a reply with no 您, 请, 亲 or apology to soften them. A third, semantic signal
+  is the caller's: the ToneModel's rudeness probability (app/tone.py), which adds a rude finding
+  (span None) at or above rude.tone_threshold when the word lists found nothing.
 - no_apology needs a complaint (the caller's flag, else the scenario) and a message that itself
   states a problem: asking how to return something is the complaint scenario but no grievance.
 - spans are character offsets into the reply as given; absence findings have span None.
@@ -268,6 +270,7 @@ class InspectionRules:
     cold: ColdCues
     cues: Mapping[str, ScenarioCues]
     grievance: Lexicon  # a message stating a problem (no_apology)
+    tone_threshold: float  # rude: the ToneModel probability at or above which a reply is rude
     min_chars: int
     min_similarity: float
     min_cues: int
@@ -322,6 +325,7 @@ class InspectionRules:
             cold=cold_cues,
             cues=cues,
             grievance=grievance_cues,
+            tone_threshold=float(by_name["rude"].tone_threshold or 0.0),
             min_chars=by_name["too_short"].min_chars or 0,
             min_similarity=float(relevance.min_similarity or 0.0),
             min_cues=relevance.min_cues or 1,
@@ -375,6 +379,7 @@ class _RuleModel(BaseModel):
     min_cues: int | None = Field(default=None, ge=1)
     bracket_nouns: _BracketNounsModel | None = None
     cold: _ColdModel | None = None  # rude only
+    tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     message_cues: _MessageCuesModel | None = None  # no_apology only
 
 
@@ -394,7 +399,7 @@ class _RulesFileModel(BaseModel):
 
 # What each rule cannot do without.
 _REQUIRED: dict[str, tuple[str, ...]] = {
-    "rude": ("terms", "cold"),
+    "rude": ("terms", "cold", "tone_threshold"),
     "jd_qin": ("terms",),
     "placeholder": ("bracket_nouns",),
     "too_short": ("min_chars",),
@@ -468,20 +473,26 @@ class ReplyInspector:
         scenario: str | None = None,
         complaint: bool | None = None,
         relevance: float | None = None,
+        rudeness: float | None = None,
     ) -> Inspection:
         """Inspect one reply.
 
         scenario: the message's scenario as the classifier predicted it; None guesses it from the
         message's words (scenario_cues). complaint: overrides "scenario is complaint and the
         message states a problem" for the apology rule. relevance: the caller's similarity between
-        message and reply; None skips that half of the relevance rule.
+        message and reply; None skips that half of the relevance rule. rudeness: the ToneModel's
+        probability that the reply is rude (app/tone.py); None skips the semantic half of rude.
         """
         rules = self.rules
-        self._check(message, reply, platform, scenario, relevance)
+        self._check(message, reply, platform, scenario, relevance, rudeness)
         text = matchable(reply)
         findings: list[Finding] = []
 
-        findings += self._found("rude", reply, self._rude(text))
+        rude = self._found("rude", reply, self._rude(text))
+        if not rude and rudeness is not None and rudeness >= rules.tone_threshold:
+            spec = rules.specs["rude"]
+            rude.append(Finding("rude", spec.severity, f"语气生硬/不耐烦（语义模型 {rudeness:.2f}）", None))
+        findings += rude
         if not rules.etiquette.platforms[platform].allows_qin:
             findings += self._found("jd_qin", reply, self._find("jd_qin", text))
         findings += self._found("placeholder", reply, self._placeholders(text))
@@ -524,7 +535,7 @@ class ReplyInspector:
     # -- checks --------------------------------------------------------------------------------
 
     def _check(self, message: object, reply: object, platform: str, scenario: str | None,
-               relevance: float | None) -> None:
+               relevance: float | None, rudeness: float | None = None) -> None:
         if not isinstance(message, str) or not isinstance(reply, str):
             raise InputError("the message and the reply must be text")
         platforms = self.rules.etiquette.platforms
@@ -534,6 +545,8 @@ class ReplyInspector:
             raise InputError(f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
         if relevance is not None and not (isinstance(relevance, (int, float)) and math.isfinite(relevance)):
             raise InputError(f"relevance must be a finite number (a similarity), got {relevance!r}")
+        if rudeness is not None and not (isinstance(rudeness, (int, float)) and 0.0 <= rudeness <= 1.0):
+            raise InputError(f"rudeness must be a probability between 0 and 1, got {rudeness!r}")
 
     def _find(self, rule: str, text: str) -> tuple[Hit, ...]:
         return self.rules.specs[rule].lexicon.find(text)

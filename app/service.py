@@ -23,12 +23,14 @@ from app.indexing import (
     EXAMPLES,
     PASSAGES,
     REPLIES,
+    TONE,
     expectation,
     make_tokenizer,
     training_set,
 )
 from app.retrieval.hybrid import FusionSettings, HybridRetriever, PassageHit, SearchResult
 from app.retrieval.store import check_manifest, load_collections, read_extra, read_manifest
+from app.tone import ToneModel
 from app.scenarios import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
 
 MAX_TOP_K = 20
@@ -123,8 +125,9 @@ class ReplyResult:
 
 class KefuService:
     def __init__(self, settings: Settings, retriever: HybridRetriever, classifier: ScenarioClassifier,
-                 composer: ReplyComposer) -> None:
+                 composer: ReplyComposer, tone: ToneModel) -> None:
         self.settings = settings
+        self.tone = tone
         self.retriever = retriever
         self.classifier = classifier
         self.composer = composer
@@ -167,7 +170,9 @@ class KefuService:
         texts, labels, vectors = training_set(collections, templates)
         temperature = float(read_extra(store, CALIBRATION)["temperature"])
         classifier = ScenarioClassifier(texts, labels, vectors, ClassifierSettings(temperature=temperature))
-        return cls(settings, retriever, classifier, ReplyComposer(Etiquette.load(settings.corpus_dir)))
+        tone = collections[TONE]
+        tone_model = ToneModel([row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors)
+        return cls(settings, retriever, classifier, ReplyComposer(Etiquette.load(settings.corpus_dir)), tone_model)
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
         text = prepare_message(query, what="query")
@@ -223,10 +228,14 @@ class KefuService:
         relevance: dict[int, float] = {
             i: float(vectors[i] @ reply_vectors[row]) for row, i in enumerate(with_text)
         }
+        rudeness: dict[int, float] = {}
+        if with_text:
+            scores = self.tone.rudeness([replies[i] for i in with_text], reply_vectors)
+            rudeness = {i: float(score) for i, score in zip(with_text, scores)}
         return [
             self.inspector.inspect(message, reply, platform=platform, first_turn=first_turn,
                                    scenario=prediction.label if not prediction.needs_human else None,
-                                   relevance=relevance.get(i))
+                                   relevance=relevance.get(i), rudeness=rudeness.get(i))
             for i, ((message, reply, platform, first_turn), prediction) in enumerate(zip(items, predictions))
         ]
 

@@ -127,4 +127,5 @@ def mini_corpus(tmp_path) -> Path:
     (corpus / "templates.yaml").write_text(MINI_TEMPLATES, encoding="utf-8")
     (corpus / "training").mkdir()
     (corpus / "training" / "scenario_bank.jsonl").write_text(MINI_BANK, encoding="utf-8")
+    shutil.copy(CORPUS / "training" / "reply_tone.jsonl", corpus / "training" / "reply_tone.jsonl")
     return corpus

@@ -722,3 +722,47 @@ def test_bad_rules_fail_with_the_file_and_the_rule(rules_corpus, change, message
     with pytest.raises(CorpusError, match="inspection_rules.yaml") as raised:
         InspectionRules.load(rules_corpus)
     assert message in str(raised.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# rude: the semantic signal (the ToneModel's probability, passed by the caller)
+# ---------------------------------------------------------------------------------------------
+
+# No rude or curt word, but the tone model would call it dismissive.
+COLD_BUT_CLEAN = "您好，这款是纯棉的，今天下单明天发货，有问题随时联系我们，祝您购物愉快～"
+
+
+def test_rudeness_at_or_above_the_threshold_adds_a_rude_finding(inspector):
+    threshold = inspector.rules.tone_threshold
+    for rudeness in (threshold, min(1.0, threshold + 0.3)):
+        result = inspector.inspect("什么时候发货", COLD_BUT_CLEAN, scenario="logistics", rudeness=rudeness)
+        assert result.rules == ("rude",) and not result.ok and result.score == 60
+        (finding,) = result.findings
+        assert finding.span is None and "语义模型" in finding.detail and f"{rudeness:.2f}" in finding.detail
+
+
+def test_rudeness_below_the_threshold_or_absent_adds_nothing(inspector):
+    threshold = inspector.rules.tone_threshold
+    for rudeness in (None, 0.0, threshold - 0.01):
+        result = inspector.inspect("什么时候发货", COLD_BUT_CLEAN, scenario="logistics", rudeness=rudeness)
+        assert result == Inspection(ok=True, score=100, findings=())
+
+
+def test_rudeness_adds_nothing_when_the_word_lists_already_found_rudeness(inspector):
+    reply = "你是不是傻，自己看详情页"
+    lexical = [f for f in inspector.inspect("", reply).findings if f.rule == "rude"]
+    assert lexical
+    both = [f for f in inspector.inspect("", reply, rudeness=0.99).findings if f.rule == "rude"]
+    assert both == lexical
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.9"])
+def test_rudeness_must_be_a_probability(inspector, bad):
+    with pytest.raises(InputError, match="rudeness"):
+        inspector.inspect("", GOOD, rudeness=bad)
+
+
+def test_the_rude_rule_needs_a_tone_threshold(rules_corpus):
+    _edit_rules(rules_corpus, lambda d: _rule(d, "rude").pop("tone_threshold"))
+    with pytest.raises(CorpusError, match="rude needs tone_threshold"):
+        InspectionRules.load(rules_corpus)

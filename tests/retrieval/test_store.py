@@ -78,7 +78,7 @@ def test_interrupted_build_keeps_the_previous_index(mini_settings, fake_embedder
 
     class DiesMidway(type(fake_embedder)):
         def encode(self, texts):
-            if len(texts) == 3:  # the bank, the last collection embedded
+            if len(texts) == 3:  # the bank: an embedding pass in the middle of the build
                 raise KeyboardInterrupt
             return super().encode(texts)
 
