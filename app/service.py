@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -125,12 +124,13 @@ class ReplyResult:
 
 class KefuService:
     def __init__(self, settings: Settings, retriever: HybridRetriever, classifier: ScenarioClassifier,
-                 composer: ReplyComposer, tone: ToneModel) -> None:
+                 composer: ReplyComposer, inspector: ReplyInspector, tone: ToneModel) -> None:
         self.settings = settings
-        self.tone = tone
         self.retriever = retriever
         self.classifier = classifier
         self.composer = composer
+        self.inspector = inspector
+        self.tone = tone
         # The API calls one service from many threads. The rest of the path is read-only; the
         # encoder is serialised because concurrent torch forwards only fight over the same cores.
         self._encoder_lock = threading.Lock()
@@ -172,7 +172,9 @@ class KefuService:
         classifier = ScenarioClassifier(texts, labels, vectors, ClassifierSettings(temperature=temperature))
         tone = collections[TONE]
         tone_model = ToneModel([row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors)
-        return cls(settings, retriever, classifier, ReplyComposer(Etiquette.load(settings.corpus_dir)), tone_model)
+        # Rules load here, not on first use, so a malformed rules file stops the service at start.
+        composer = ReplyComposer(Etiquette.load(settings.corpus_dir))
+        return cls(settings, retriever, classifier, composer, ReplyInspector.load(settings.corpus_dir), tone_model)
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
         text = prepare_message(query, what="query")
@@ -200,10 +202,6 @@ class KefuService:
             self._reply(request, text, vector[None, :], prediction)
             for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
         ]
-
-    @functools.cached_property
-    def inspector(self) -> ReplyInspector:
-        return ReplyInspector.load(self.settings.corpus_dir)
 
     def inspect_many(self, items: Sequence[tuple[str, str, str, bool]]) -> list[Inspection]:
         """Quality inspection of agents' replies: (message, reply, platform, first_turn) each.
