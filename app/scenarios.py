@@ -95,19 +95,23 @@ class ScenarioClassifier:
             char_features = self._chars.fit_transform(self._texts)
             self._char_model = LogisticRegression(C=8.0, max_iter=2000).fit(char_features, self._labels)
 
-    def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        """Averaged ensemble probabilities, (n, 5) in SCENARIOS order."""
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray,
+                      similarities: np.ndarray | None = None) -> np.ndarray:
+        """Averaged ensemble probabilities, (n, 5) in SCENARIOS order. `similarities` (vectors
+        against the training vectors) may be passed when the caller already has them."""
         w_dense, w_chars, w_knn = self.settings.weights
         dense = _full(self._dense, self._dense.predict_proba(vectors))
         chars = _full(self._char_model, self._char_model.predict_proba(self._chars.transform(list(texts))))
-        knn = self._neighbour_votes(vectors)
+        if similarities is None:
+            similarities = vectors @ self._vectors.T
+        knn = self._neighbour_votes(similarities)
         average = (w_dense * dense + w_chars * chars + w_knn * knn) / (w_dense + w_chars + w_knn)
         return _sharpen(average, self.settings.temperature)
 
     def classify(self, texts: Sequence[str], vectors: np.ndarray, clause_sets: Sequence[Sequence[str]] = (),
                  clause_vectors: Sequence[np.ndarray] = ()) -> list[ScenarioPrediction]:
-        probabilities = self.probabilities(texts, vectors)
         similarities = vectors @ self._vectors.T
+        probabilities = self.probabilities(texts, vectors, similarities)
         predictions = []
         for row, text in enumerate(texts):
             clause_labels: list[str] = []
@@ -143,12 +147,11 @@ class ScenarioClassifier:
                 secondary = runner_up
         return ScenarioPrediction(best, confidence, scores, secondary, needs_human, evidence)
 
-    def _neighbour_votes(self, vectors: np.ndarray) -> np.ndarray:
-        similarities = vectors @ self._vectors.T
+    def _neighbour_votes(self, similarities: np.ndarray) -> np.ndarray:
         k = min(self.settings.neighbours, similarities.shape[1])
         top = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
-        votes = np.zeros((len(vectors), len(SCENARIOS)))
-        for row in range(len(vectors)):
+        votes = np.zeros((len(similarities), len(SCENARIOS)))
+        for row in range(len(similarities)):
             sims = similarities[row, top[row]]
             weights = np.exp((sims - sims.max()) / self.settings.knn_temperature)
             np.add.at(votes[row], self._labels[top[row]], weights)

@@ -12,7 +12,7 @@ import numpy as np
 from app.cleaning import normalize_text
 from app.compose import Etiquette, ReplyComposer
 from app.config import PLATFORMS, Settings
-from app.corpus import SCENARIOS, load_templates
+from app.corpus import load_templates
 from app.embedding import Embedder, load_embedder
 from app.errors import InputError
 from app.inspect import Inspection, ReplyInspector
@@ -323,4 +323,4 @@ def check_platform(platform: str) -> str:
     return platform
 
 
-__all__ = ["KefuService", "ReplyRequest", "ReplyResult", "SuggestedReply", "Turn", "SCENARIOS"]
+__all__ = ["KefuService", "ReplyRequest", "ReplyResult", "SuggestedReply", "Turn"]
