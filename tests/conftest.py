@@ -122,7 +122,7 @@ def mini_corpus(tmp_path) -> Path:
 
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS / "handbooks", corpus / "handbooks")
-    for name in ("userdict.txt", "stopwords.txt", "etiquette.yaml"):
+    for name in ("userdict.txt", "stopwords.txt", "etiquette.yaml", "inspection_rules.yaml"):
         shutil.copy(CORPUS / name, corpus / name)
     (corpus / "templates.yaml").write_text(MINI_TEMPLATES, encoding="utf-8")
     (corpus / "training").mkdir()
