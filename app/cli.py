@@ -10,6 +10,8 @@ from typing import Sequence
 
 from app.errors import InputError, KefuError
 
+# Copies of app.config.PLATFORMS and app.corpus.SCENARIO_NAMES_ZH: importing those modules pulls in
+# pydantic(-settings) and makes `kefu --help` 5x slower. tests/test_packaging.py keeps them equal.
 PLATFORM_CHOICES = ("taobao", "tmall", "jd")
 SCENARIO_NAMES = {"size": "尺码", "price": "价格", "logistics": "物流", "complaint": "投诉", "other": "其他"}
 # Messages read from stdin are answered in batches: one encoder call per batch, bounded memory.

@@ -16,6 +16,9 @@ from app.errors import CorpusError
 
 Scenario = Literal["size", "price", "logistics", "complaint", "other"]
 SCENARIOS: tuple[str, ...] = ("size", "price", "logistics", "complaint", "other")
+# How the scenarios are named to agents and team leads.
+SCENARIO_NAMES_ZH: dict[str, str] = {"size": "尺码", "price": "价格", "logistics": "物流", "complaint": "投诉",
+                                     "other": "其他"}
 
 # Slot name -> placeholder shown to the agent when the request does not fill it (docs/data-formats.md).
 SLOT_PLACEHOLDERS: dict[str, str] = {

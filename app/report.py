@@ -5,9 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
+from app.corpus import SCENARIO_NAMES_ZH as NAMES
 from app.corpus import SCENARIOS
-
-NAMES = {"size": "尺码", "price": "价格", "logistics": "物流", "complaint": "投诉", "other": "其他"}
 WORST = 25
 
 

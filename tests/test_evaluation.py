@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from app.evaluation import parse_csv, parse_jsonl, percentile, score_scenarios
 
 

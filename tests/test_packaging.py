@@ -59,3 +59,12 @@ def test_core_does_not_import_fastapi():
     code = "import sys, app.service, app.cli, app.batch; print('fastapi' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_cli_copies_of_core_constants_stay_equal():
+    from app import cli
+    from app.config import PLATFORMS
+    from app.corpus import SCENARIO_NAMES_ZH
+
+    assert cli.PLATFORM_CHOICES == PLATFORMS
+    assert cli.SCENARIO_NAMES == SCENARIO_NAMES_ZH

@@ -197,8 +197,8 @@ def test_stale_index_is_503_with_its_reasons(fake_index, fake_embedder):
     with running(create_app(settings, service_factory=factory)) as client:
         error = assert_error(client.get("/readyz"), 503, "index_stale")
         assert error["message"].endswith("run `kefu build` to rebuild it")
-        assert error["details"] == [f"prefixes {{'query': 'query: ', 'example': 'query: ', 'passage': 'passage: '}} "
-                                    f"vs {{'query': 'q: ', 'example': 'query: ', 'passage': 'passage: '}}"]
+        assert error["details"] == ["prefixes {'query': 'query: ', 'example': 'query: ', 'passage': 'passage: '} "
+                                    "vs {'query': 'q: ', 'example': 'query: ', 'passage': 'passage: '}"]
         assert assert_error(client.post("/v1/reply", json={"message": "在吗"}), 503, "index_stale") == error
 
 
