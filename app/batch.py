@@ -28,17 +28,13 @@ def evaluate(
     for start in range(0, len(cases), batch_size):
         batch = cases[start : start + batch_size]
         started = time.perf_counter()
-        results = service.reply_many([
-            ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn) for case in batch
-        ])
-        inspected = [case for case in batch if case.reply is not None]
-        inspections = iter(service.inspect_many([
-            (case.message, case.reply, case.platform, case.first_turn) for case in inspected
-        ])) if inspected else iter(())
+        reviewed = service.review_many(
+            [ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn) for case in batch],
+            [case.reply for case in batch],
+        )
         elapsed = time.perf_counter() - started
         latencies.extend([elapsed * 1000 / len(batch)] * len(batch))
-        for case, result in zip(batch, results):
-            records.append(_record(case, result, next(inspections) if case.reply is not None else None))
+        records.extend(_record(case, result, inspection) for case, (result, inspection) in zip(batch, reviewed))
         progress(min(start + batch_size, len(cases)), len(cases))
     return summarize(parsed, records, latencies), records
 

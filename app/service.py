@@ -195,9 +195,41 @@ class KefuService:
         for request in requests:
             check_platform(request.platform)
             check_top_k(request.top_k)
-        texts = [prepare_message(request.message) for request in requests]
+        texts, vectors, predictions = self._understand([request.message for request in requests])
+        return self._replies(requests, texts, vectors, predictions)
+
+    def review_many(self, requests: Sequence[ReplyRequest],
+                    agent_replies: Sequence[str | None]) -> list[tuple[ReplyResult, Inspection | None]]:
+        """Suggestions for every message and inspection of the agent's reply where there is one.
+
+        What `reply_many` and `inspect_many` give one after the other, with each message encoded
+        and classified once (batch evaluation of an inspection set needs both).
+        """
+        if len(agent_replies) != len(requests):
+            raise InputError("one agent reply (or None) per request")
+        for request, reply in zip(requests, agent_replies):
+            check_platform(request.platform)
+            check_top_k(request.top_k)
+            if reply is not None and not isinstance(reply, str):
+                raise InputError("the reply must be text")
+        texts, vectors, predictions = self._understand([request.message for request in requests])
+        results = self._replies(requests, texts, vectors, predictions)
+        rows = [i for i, reply in enumerate(agent_replies) if reply is not None]
+        inspections = iter(self._inspections(
+            [(requests[i].message, agent_replies[i], requests[i].platform, requests[i].is_first_turn()) for i in rows],
+            vectors[rows], [predictions[i] for i in rows],
+        ))
+        return [(result, next(inspections) if reply is not None else None)
+                for result, reply in zip(results, agent_replies)]
+
+    def _understand(self, messages: Sequence[str]) -> tuple[list[str], np.ndarray, list[ScenarioPrediction]]:
+        """Each message prepared, encoded (one batch) and classified."""
+        texts = [prepare_message(message) for message in messages]
         vectors = self._encode(texts)
-        predictions = self._classify(texts, vectors)
+        return texts, vectors, self._classify(texts, vectors)
+
+    def _replies(self, requests: Sequence[ReplyRequest], texts: Sequence[str], vectors: np.ndarray,
+                 predictions: Sequence[ScenarioPrediction]) -> list[ReplyResult]:
         return [
             self._reply(request, text, vector[None, :], prediction)
             for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
@@ -213,9 +245,13 @@ class KefuService:
             check_platform(platform)
             if not isinstance(reply, str):
                 raise InputError("the reply must be text")
-        texts = [prepare_message(message) for message, *_ in items]
-        vectors = self._encode(texts)
-        predictions = self._classify(texts, vectors)
+        _, vectors, predictions = self._understand([message for message, *_ in items])
+        return self._inspections(items, vectors, predictions)
+
+    def _inspections(self, items: Sequence[tuple[str, str, str, bool]], vectors: np.ndarray,
+                     predictions: Sequence[ScenarioPrediction]) -> list[Inspection]:
+        if not items:
+            return []
         replies = [normalize_text(reply)[:MAX_ENCODED_CHARS] for _, reply, _, _ in items]
         with_text = [i for i, reply in enumerate(replies) if reply]
         reply_vectors = None

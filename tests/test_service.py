@@ -105,6 +105,24 @@ def test_batch_equals_one_by_one(real_service):
         assert b["scenario"]["confidence"] == pytest.approx(s["scenario"]["confidence"], abs=1e-3)
 
 
+def test_review_encodes_each_message_once_and_equals_reply_then_inspect(fake_service, fake_embedder):
+    requests = [ReplyRequest("收到的杯子碎了", platform="jd"), ReplyRequest("包邮吗", first_turn=False),
+                ReplyRequest("几天能到", platform="tmall")]
+    agent_replies = ["亲，给您补发。", None, "您好，一般三天左右送达，祝您购物愉快。"]
+    before = fake_embedder.calls
+    reviewed = fake_service.review_many(requests, agent_replies)
+    # One batch for the messages, one for the agents' replies (no clause splitting in these).
+    assert fake_embedder.calls - before == 2
+    assert [r.as_dict() for r, _ in reviewed] == [r.as_dict() for r in fake_service.reply_many(requests)]
+    assert reviewed[1][1] is None
+    separately = fake_service.inspect_many([(r.message, a, r.platform, r.is_first_turn())
+                                            for r, a in zip(requests, agent_replies) if a is not None])
+    assert [i for _, i in reviewed if i is not None] == separately
+    assert "jd_qin" in reviewed[0][1].rules
+    with pytest.raises(InputError, match="one agent reply"):
+        fake_service.review_many(requests, agent_replies[:2])
+
+
 @pytest.mark.model
 def test_bad_requests_are_refused(real_service):
     with pytest.raises(InputError, match="taobao, tmall, jd"):
