@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 from typing import Callable, Sequence
 
-from app.evaluation import EvalCase, ParsedCases, percentile, score_scenarios
+from app.evaluation import EvalCase, ParsedCases, percentile, score_rules, score_scenarios
 
 BATCH_SIZE = 64
 
@@ -59,6 +59,8 @@ def _record(case: EvalCase, result, inspection) -> dict:
         record["inspection"] = inspection.as_dict()
         record["human_ok"] = case.ok
         record["agrees"] = None if case.ok is None else inspection.ok == case.ok
+        if case.expect is not None:
+            record["human_rules"] = list(case.expect)
     return record
 
 
@@ -74,6 +76,7 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
     top_match = [r["replies"][0]["scenario"] == r["gold"] for r in labelled if r["replies"]]
     inspected = [r for r in records if "inspection" in r]
     judged = [r for r in inspected if r["human_ok"] is not None]
+    by_rule = [r for r in inspected if "human_rules" in r]
     return {
         "cases": parsed.total,
         "evaluated": len(records),
@@ -85,6 +88,9 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
             "pass_rate": round(sum(r["inspection"]["ok"] for r in inspected) / len(inspected), 4) if inspected else None,
             "judged": len(judged),
             "agreement": round(sum(r["agrees"] for r in judged) / len(judged), 4) if judged else None,
+            # Only for lines naming the rules a human found (`expect`); {} otherwise.
+            "per_rule": score_rules([r["human_rules"] for r in by_rule],
+                                    [r["inspection"]["rules"] for r in by_rule]) if by_rule else {},
         },
         "latency_ms": {
             "p50": None if not latencies else round(percentile(latencies, 50), 2),

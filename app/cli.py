@@ -284,6 +284,10 @@ def _print_summary(summary: dict) -> None:
     if inspection["inspected"]:
         print(f"inspection  inspected {inspection['inspected']}  pass rate {pct(inspection['pass_rate'])}  "
               f"agreement with humans {pct(inspection['agreement'])} (of {inspection['judged']})")
+        if inspection["per_rule"]:
+            print(f"\n{'rule':<12}{'human':>8}{'caught':>8}{'false alarms':>14}")
+            for rule, m in inspection["per_rule"].items():
+                print(f"{rule:<12}{m['expected']:>8}{m['caught']:>8}{m['false_alarms']:>14}")
     print(f"latency per message (batched): p50 {summary['latency_ms']['p50']} ms  p95 {summary['latency_ms']['p95']} ms")
 
 

@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 
 from app.config import PLATFORMS
 from app.corpus import SCENARIOS
+from app.inspect import RULES
 
 MAX_CASE_CHARS = 20_000  # longer lines are someone's file pasted by mistake, not a buyer message
 
@@ -25,6 +26,7 @@ class EvalCase:
     first_turn: bool = True
     ok: bool | None = None
     id: str | None = None
+    expect: tuple[str, ...] | None = None  # the inspection rules a human says `reply` breaks
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,11 @@ def _case(record: object, number: int) -> EvalCase:
     reply = record.get("reply")
     if reply is not None and not isinstance(reply, str):
         raise ValueError("`reply` must be text")
+    expect = record.get("expect")
+    if isinstance(expect, str):  # CSV: "rude|closing"
+        expect = [part.strip() for part in expect.replace("|", ",").split(",") if part.strip()]
+    if expect is not None and (not isinstance(expect, list) or any(rule not in RULES for rule in expect)):
+        raise ValueError(f"`expect` must list inspection rules among {', '.join(RULES)}")
     return EvalCase(
         line=number,
         message=message,
@@ -116,6 +123,7 @@ def _case(record: object, number: int) -> EvalCase:
         first_turn=_boolean(record.get("first_turn", True), "first_turn"),
         ok=None if record.get("ok") is None else _boolean(record["ok"], "ok"),
         id=None if record.get("id") is None else str(record["id"]),
+        expect=None if expect is None else tuple(expect),
     )
 
 
@@ -176,6 +184,20 @@ def score_scenarios(
         abstained=sum(bool(a) for a in abstained),
         calibration_error=round(_ece(confidence, lenient), 4),
     )
+
+
+def score_rules(expected: Sequence[Sequence[str]], found: Sequence[Sequence[str]]) -> dict[str, dict[str, int]]:
+    """Per inspection rule, against a human's list of the rules each reply breaks: how often the
+    human flagged it (`expected`), how many of those kefu caught, and kefu's false alarms."""
+    scores = {rule: {"expected": 0, "caught": 0, "false_alarms": 0} for rule in RULES}
+    for human, kefu in zip(expected, found):
+        human, kefu = set(human), set(kefu)
+        for rule in human:
+            scores[rule]["expected"] += 1
+            scores[rule]["caught"] += rule in kefu
+        for rule in kefu - human:
+            scores[rule]["false_alarms"] += 1
+    return scores
 
 
 def _ece(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:

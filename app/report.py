@@ -42,6 +42,15 @@ def render_report(summary: dict, records: Sequence[dict], *, title: str = "kefu 
         f"<td>{'' if r['human_ok'] is None else ('✓' if r['human_ok'] else '✗')}</td></tr>"
         for r in failed
     )
+    per_rule = summary["inspection"].get("per_rule") or {}
+    rule_rows = "".join(
+        f"<tr><td><code>{rule}</code></td><td>{m['expected']}</td><td>{m['caught']}</td><td>{m['false_alarms']}</td></tr>"
+        for rule, m in per_rule.items()
+    )
+    rule_table = (
+        "<h2>质检规则与人工标注（expect）</h2><table><thead><tr><th>规则</th><th>人工标出</th><th>kefu 命中</th>"
+        f"<th>kefu 误报</th></tr></thead><tbody>{rule_rows}</tbody></table>"
+    ) if per_rule else ""
     skipped = "".join(f"<li>第 {s['line']} 行：{escape(s['reason'])}</li>" for s in summary["skipped"][:100])
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title>
@@ -57,6 +66,7 @@ def render_report(summary: dict, records: Sequence[dict], *, title: str = "kefu 
 <table><thead><tr><th>行</th><th>买家消息</th><th>标注</th><th>预测</th><th>置信度</th></tr></thead><tbody>{wrong_rows or '<tr><td colspan="5">无</td></tr>'}</tbody></table>
 <h2>未通过质检的回复</h2>
 <table><thead><tr><th>行</th><th>买家消息</th><th>客服回复</th><th>得分</th><th>问题</th><th>人工</th></tr></thead><tbody>{failed_rows or '<tr><td colspan="6">无</td></tr>'}</tbody></table>
+{rule_table}
 <h2>跳过的行</h2><ul>{skipped or '<li>无</li>'}</ul>
 </body></html>
 """

@@ -100,3 +100,33 @@ def test_batch_evaluation_of_a_csv_with_the_fake_service(fake_service):
     assert any(f["rule"] == "jd_qin" for f in records[0]["inspection"]["findings"])
     assert records[0]["agrees"] is True  # the human said not ok, and so does kefu
     assert summary["latency_ms"]["p50"] > 0
+
+
+def test_expect_names_rules_and_is_scored_per_rule(fake_service):
+    from app.batch import evaluate
+    from app.report import render_report
+
+    parsed = parse_jsonl([
+        json.dumps({"message": "能便宜点吗", "reply": "亲，可以的", "platform": "jd", "ok": False,
+                    "expect": ["jd_qin", "closing"]}, ensure_ascii=False),
+        json.dumps({"message": "在吗", "reply": "在的", "expect": "too_short"}, ensure_ascii=False),
+        json.dumps({"message": "在吗", "reply": "在的", "expect": ["greeting", "impolite"]}, ensure_ascii=False),
+    ])
+    assert [s.line for s in parsed.skipped] == [3] and "impolite" not in parsed.skipped[0].reason.split("among")[1]
+    assert parsed.cases[1].expect == ("too_short",)  # a single name, as a CSV cell gives it
+    summary, records = evaluate(fake_service, parsed)
+    per_rule = summary["inspection"]["per_rule"]
+    assert per_rule["jd_qin"] == {"expected": 1, "caught": 1, "false_alarms": 0}
+    assert per_rule["closing"] == {"expected": 1, "caught": 0, "false_alarms": 0}  # too short to be checked
+    assert per_rule["too_short"] == {"expected": 1, "caught": 1, "false_alarms": 1}
+    assert per_rule["polite"] == {"expected": 0, "caught": 0, "false_alarms": 2}  # no 您/请 in either
+    assert records[0]["human_rules"] == ["jd_qin", "closing"]
+    html = render_report(summary, records)
+    assert "<code>jd_qin</code></td><td>1</td><td>1</td><td>0</td>" in html
+
+
+def test_per_rule_is_empty_without_expect(fake_service):
+    from app.batch import evaluate
+
+    summary, _ = evaluate(fake_service, parse_jsonl(['{"message": "在吗", "reply": "您好，在的，请问有什么可以帮您"}']))
+    assert summary["inspection"]["per_rule"] == {}

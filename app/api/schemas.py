@@ -93,7 +93,7 @@ class EvaluateIn(_Request):
     # case is reported and skipped, never a reason to refuse the whole run.
     cases: list[Any] = Field(max_length=MAX_EVALUATE_CASES,
                              description=f"up to {MAX_EVALUATE_CASES} cases with the columns of `kefu eval`: "
-                                         "message, scenario, also, reply, platform, first_turn, ok, id")
+                                         "message, scenario, also, reply, platform, first_turn, ok, expect, id")
 
 
 # Responses mirror the core's as_dict()/as_records() for the documentation; the routes return those
