@@ -26,6 +26,7 @@ from app.corpus import (
 )
 from app.embedding import Embedder, load_embedder, prepare_default_model
 from app.errors import CorpusError, IndexError_
+from app.relevance import RelevanceModel, training_pairs
 from app.scenarios import fit_temperature
 from app.tone import load_tone_examples
 from app.retrieval.store import (
@@ -48,6 +49,7 @@ BANK = "bank"
 TONE = "tone"
 COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK, TONE)
 CALIBRATION = "calibration"
+RELEVANCE = "relevance"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,20 @@ def training_set(collections: dict[str, Collection], templates) -> tuple[list[st
     return texts, labels, np.vstack([bank.vectors, examples.vectors])
 
 
+def fit_relevance(collections: dict[str, Collection], templates, tone_questions: np.ndarray) -> RelevanceModel:
+    """The relevance model from the template examples with their replies and the tone file's
+    messages with theirs (app/relevance.py); non-answers come from other topics or messages."""
+    examples, tone = collections[EXAMPLES], collections[TONE]
+    reply_of = {row["template_id"]: vector for row, vector in zip(collections[REPLIES].rows, collections[REPLIES].vectors)}
+    topic_of = {t.id: t.topic for t in templates}
+    owners = [row["template_id"] for row in examples.rows]
+    pairs = [
+        training_pairs(examples.vectors, np.array([reply_of[o] for o in owners]), [topic_of[o] for o in owners]),
+        training_pairs(tone_questions, tone.vectors, [str(i) for i in range(len(tone.rows))]),
+    ]
+    return RelevanceModel.fit(*(np.concatenate(parts) for parts in zip(*pairs)))
+
+
 def build_index(
     settings: Settings,
     *,
@@ -120,7 +136,7 @@ def build_index(
         passages.extend(split_passages(clean_handbook(path.name, raw)))
     templates = load_templates(corpus_dir)
     bank = load_labelled(corpus_dir / SCENARIO_BANK)
-    _, tone_replies, tone_labels = load_tone_examples(corpus_dir / TONE_EXAMPLES)
+    tone_messages, tone_replies, tone_labels = load_tone_examples(corpus_dir / TONE_EXAMPLES)
 
     sources: dict[str, tuple[list[dict], str]] = {
         PASSAGES: (
@@ -159,6 +175,10 @@ def build_index(
     calibration = {"temperature": fit_temperature(texts, labels, vectors), "folds": 5,
                    "training_messages": len(texts)}
 
+    progress(f"training the relevance model (embedding {len(tone_messages)} tone messages)")
+    tone_questions = embedder.encode([settings.query_prefix + normalize_text(m) for m in tone_messages])
+    relevance = fit_relevance(by_name, templates, tone_questions)
+
     expected = expectation(settings, embedder, tokenizer)
     counts = {c.name: len(c.rows) for c in collections} | {"templates": len(templates)}
     seconds = round(time.perf_counter() - started, 2)
@@ -175,5 +195,6 @@ def build_index(
         kefu_version=__version__,
     )
     progress(f"writing the index to {settings.store_dir}")
-    write_store(settings.store_dir, collections, manifest, extras={CALIBRATION: calibration})
+    write_store(settings.store_dir, collections, manifest,
+                extras={CALIBRATION: calibration, RELEVANCE: relevance.as_json()})
     return BuildReport(settings.store_dir, counts, seconds, converted)

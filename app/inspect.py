@@ -2,7 +2,8 @@
 
 The rules are data (corpus/inspection_rules.yaml, plus the etiquette the reply generator applies,
 corpus/etiquette.yaml). The inspector is pure: no model and no I/O after loading. The caller may
-pass what needs a model: the classifier's scenario for the message, the embedding similarity.
+pass what needs a model: the classifier's scenario for the message, the probability that the reply
+answers it (app/relevance.py).
 
 Conventions (docs in the YAML say why each word list looks the way it does):
 - ok: no finding at all. Every rule is a fault a strict team lead fails the reply for; severity and
@@ -15,9 +16,14 @@ Conventions (docs in the YAML say why each word list looks the way it does):
 - rude has two halves: words rude anywhere, and curt cues (没办法, 你自己去问吧) that are rude only
   in a cold register, a reply with no 您, 请, 亲 or apology to soften them. A third, semantic signal
   is the caller's: the ToneModel's rudeness probability (app/tone.py), which adds a rude finding
-  (span None) at or above rude.tone_threshold when the word lists found nothing.
-- no_apology needs a complaint (the caller's flag, else the scenario) and a message that itself
-  states a problem: asking how to return something is the complaint scenario but no grievance.
+  (span None) at or above rude.tone_threshold when the word lists found nothing and the reply is
+  not too short to judge by its tone.
+- no_apology needs a complaint or a logistics message (the caller's flag, else the scenario) that
+  itself states a problem: asking how to return something is the complaint scenario but no
+  grievance; "都五天了还没到" is logistics and one.
+- relevance has three signals: the caller's probability that the reply answers the message
+  (app/relevance.py), a reply talking about another scenario's matters, and a sales pitch where
+  the buyer asked about something else.
 - spans are character offsets into the reply as given; absence findings have span None.
 
 This module is `app.inspect`; it never shadows the standard library's `inspect` as long as files in
@@ -26,7 +32,6 @@ app/ are run as modules (`python -m app.cli`), never as scripts from inside app/
 
 from __future__ import annotations
 
-import math
 import re
 import string
 from dataclasses import dataclass
@@ -63,6 +68,9 @@ OFF_TOPIC: dict[str, tuple[str, ...]] = {
 # Order that breaks ties when guessing a message's scenario: a return because of fit is size
 # (docs/data-formats.md); otherwise an apology nobody needed costs less than a missing one.
 GUESS_ORDER: tuple[str, ...] = ("size", "complaint", "price", "logistics")
+# Scenarios in which a message stating a problem is owed an apology (no_apology). Not size ("太紧了
+# 能换L吗" is the buyer's fit) and not price ("太贵了" is bargaining).
+APOLOGY_SCENARIOS = frozenset({"complaint", "logistics"})
 _DETAIL_FIELDS = frozenset({"word", "min_chars", "why"})
 # Whitespace and invisible characters: normalize_text drops or merges them, so they are not folded.
 _UNFOLDED = re.compile(r"[\s\u200b-\u200d\u2060\ufeff\u00ad\ud800-\udfff]")
@@ -270,9 +278,10 @@ class InspectionRules:
     cold: ColdCues
     cues: Mapping[str, ScenarioCues]
     grievance: Lexicon  # a message stating a problem (no_apology)
+    pitch: Lexicon  # a sales pitch in a reply (relevance)
     tone_threshold: float  # rude: the ToneModel probability at or above which a reply is rude
     min_chars: int
-    min_similarity: float
+    min_answer_probability: float
     min_cues: int
     max_findings_per_rule: int
 
@@ -304,7 +313,8 @@ class InspectionRules:
         )
         cold = by_name["rude"].cold
         grievance = by_name["no_apology"].message_cues
-        assert cold is not None and grievance is not None  # _spec checked them
+        pitch = by_name["relevance"].pitch
+        assert cold is not None and grievance is not None and pitch is not None  # _spec checked them
         try:
             cues = {
                 name: ScenarioCues(entry.label, Lexicon.build(entry.terms, entry.patterns))
@@ -315,8 +325,10 @@ class InspectionRules:
                 warm=Lexicon.build(cold.warm, exceptions=cold.warm_except),
             )
             grievance_cues = Lexicon.build(grievance.terms, grievance.patterns, grievance.except_)
+            pitch_cues = Lexicon.build(pitch.terms, pitch.patterns, pitch.except_)
         except re.error as exc:
-            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold or no_apology message_cues: {exc}") from exc
+            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold, no_apology message_cues "
+                              f"or relevance pitch: {exc}") from exc
         relevance = by_name["relevance"]
         return cls(
             specs=specs,
@@ -325,9 +337,10 @@ class InspectionRules:
             cold=cold_cues,
             cues=cues,
             grievance=grievance_cues,
+            pitch=pitch_cues,
             tone_threshold=float(by_name["rude"].tone_threshold or 0.0),
             min_chars=by_name["too_short"].min_chars or 0,
-            min_similarity=float(relevance.min_similarity or 0.0),
+            min_answer_probability=float(relevance.min_answer_probability or 0.0),
             min_cues=relevance.min_cues or 1,
             max_findings_per_rule=model.max_findings_per_rule,
         )
@@ -375,12 +388,13 @@ class _RuleModel(BaseModel):
     except_patterns: list[str] = Field(default_factory=list)
     window: int | None = Field(default=None, ge=1)
     min_chars: int | None = Field(default=None, ge=1)
-    min_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
+    min_answer_probability: float | None = Field(default=None, gt=0.0, lt=1.0)
     min_cues: int | None = Field(default=None, ge=1)
     bracket_nouns: _BracketNounsModel | None = None
     cold: _ColdModel | None = None  # rude only
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     message_cues: _MessageCuesModel | None = None  # no_apology only
+    pitch: _MessageCuesModel | None = None  # relevance only
 
 
 class _CuesModel(BaseModel):
@@ -405,7 +419,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "too_short": ("min_chars",),
     "no_apology": ("message_cues",),  # the apology words are etiquette.yaml's markers and `terms`
     "absolute": ("terms",),
-    "relevance": ("min_similarity", "min_cues"),
+    "relevance": ("min_answer_probability", "min_cues", "pitch"),
     "shouting": (),  # etiquette.yaml's shouting pattern suffices
     "polite": ("terms",),
     "greeting": ("terms", "window"),
@@ -479,8 +493,8 @@ class ReplyInspector:
 
         scenario: the message's scenario as the classifier predicted it; None guesses it from the
         message's words (scenario_cues). complaint: overrides "scenario is complaint and the
-        message states a problem" for the apology rule. relevance: the caller's similarity between
-        message and reply; None skips that half of the relevance rule. rudeness: the ToneModel's
+        message states a problem" for the apology rule. relevance: the caller's probability that the
+        reply answers the message (app/relevance.py); None skips that half of the relevance rule. rudeness: the ToneModel's
         probability that the reply is rude (app/tone.py); None skips the semantic half of rude.
         """
         rules = self.rules
@@ -488,8 +502,10 @@ class ReplyInspector:
         text = matchable(reply)
         findings: list[Finding] = []
 
+        short = len(_COUNTED.findall(text)) < rules.min_chars
         rude = self._found("rude", reply, self._rude(text))
-        if not rude and rudeness is not None and rudeness >= rules.tone_threshold:
+        # The tone model learnt from whole replies; on "稍等" or "嗯嗯" its score means nothing.
+        if not rude and not short and rudeness is not None and rudeness >= rules.tone_threshold:
             spec = rules.specs["rude"]
             rude.append(Finding("rude", spec.severity, f"语气生硬/不耐烦（语义模型 {rudeness:.2f}）", None))
         findings += rude
@@ -501,13 +517,14 @@ class ReplyInspector:
 
         if not self._find("polite", text):
             findings.append(self._missing("polite"))
-        if len(_COUNTED.findall(text)) < rules.min_chars:
+        if short:
             findings.append(self._missing("too_short"))
         else:
             topic = scenario if scenario is not None else self.guess_scenario(message)
-            if self._needs_apology(message, topic, complaint) and not self._find("no_apology", text):
+            owed = complaint if complaint is not None else self.owes_apology(message, topic)
+            if owed and not self._find("no_apology", text):
                 findings.append(self._missing("no_apology"))
-            off_topic = self._relevance(reply, text, topic, relevance)
+            off_topic = self._relevance(message, reply, text, topic, relevance)
             if off_topic is not None:
                 findings.append(off_topic)
             if first_turn and not self._greets(text):
@@ -543,8 +560,8 @@ class ReplyInspector:
             raise InputError(f"unknown platform {platform!r}; valid platforms: {', '.join(platforms)}")
         if scenario is not None and scenario not in SCENARIOS:
             raise InputError(f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
-        if relevance is not None and not (isinstance(relevance, (int, float)) and math.isfinite(relevance)):
-            raise InputError(f"relevance must be a finite number (a similarity), got {relevance!r}")
+        if relevance is not None and not (isinstance(relevance, (int, float)) and 0.0 <= relevance <= 1.0):
+            raise InputError(f"relevance must be a probability between 0 and 1, got {relevance!r}")
         if rudeness is not None and not (isinstance(rudeness, (int, float)) and 0.0 <= rudeness <= 1.0):
             raise InputError(f"rudeness must be a probability between 0 and 1, got {rudeness!r}")
 
@@ -557,11 +574,14 @@ class ReplyInspector:
         curt = [hit for hit in self.rules.cold.find(text) if not any(_overlap(hit, other) for other in hits)]
         return tuple(sorted((*hits, *curt), key=lambda hit: hit.start))
 
-    def _needs_apology(self, message: str, topic: str | None, complaint: bool | None) -> bool:
-        if complaint is not None:
-            return complaint
+    def owes_apology(self, message: str, scenario: str | None) -> bool:
+        """Whether a reply to this message must apologise (no_apology), given its scenario.
+
+        The reply generator asks the same question, so its suggestions pass this inspection.
+        """
         # The complaint scenario covers returns and refunds in general; "怎么退货" states no problem.
-        return topic == "complaint" and bool(self.rules.grievance.find(matchable(message)))
+        # A late or lost parcel is a grievance too ("都五天了还没到" is logistics).
+        return scenario in APOLOGY_SCENARIOS and bool(self.rules.grievance.find(matchable(message)))
 
     def _placeholders(self, text: str) -> tuple[Hit, ...]:
         hits = list(self._find("placeholder", text))
@@ -584,12 +604,13 @@ class ReplyInspector:
         # reply thanks the buyer for waiting; it does not see them off.
         return any(hit.end > end - window and hit.start >= end // 2 for hit in self._find("closing", text))
 
-    def _relevance(self, reply: str, text: str, topic: str | None, similarity: float | None) -> Finding | None:
+    def _relevance(self, message: str, reply: str, text: str, topic: str | None,
+                   answer_probability: float | None) -> Finding | None:
         rules = self.rules
         reasons: list[str] = []
         span = None
-        if similarity is not None and similarity < rules.min_similarity:
-            reasons.append(f"与买家消息的相似度 {similarity:.2f}，低于 {rules.min_similarity:.2f}")
+        if answer_probability is not None and answer_probability < rules.min_answer_probability:
+            reasons.append(f"语义上不像在回答这条消息（相关度 {answer_probability:.2f}，低于 {rules.min_answer_probability:.2f}）")
         if topic in OFF_TOPIC and not self._on_topic(text, topic):
             others = OFF_TOPIC[topic]
             found = {name: rules.cues[name].lexicon.find(text) for name in others}
@@ -600,6 +621,15 @@ class ReplyInspector:
                 span = (first.start, first.end)
                 words = "、".join(dict.fromkeys(reply[h.start : h.end] for h in found[other]))
                 reasons.append(f"买家问的是{rules.cues[topic].label}，回复却在说{rules.cues[other].label}（{words}）")
+        answered = topic in rules.cues and bool(rules.cues[topic].lexicon.find(text))
+        if topic != "price" and not answered and not rules.cues["price"].lexicon.find(matchable(message)):
+            # A sales pitch in place of an answer: the buyer asked about anything but price, and
+            # the reply says nothing of what they asked about (an apology alone does not count).
+            pitch = rules.pitch.find(text)
+            words = list(dict.fromkeys(reply[h.start : h.end] for h in pitch))
+            if len({word.lower() for word in words}) >= rules.min_cues:
+                span = span or (pitch[0].start, pitch[0].end)
+                reasons.append(f"回复在推销（{'、'.join(words)}），买家并没有问价格优惠")
         if not reasons:
             return None
         spec = rules.specs["relevance"]

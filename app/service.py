@@ -14,11 +14,12 @@ from app.compose import Etiquette, ReplyComposer
 from app.config import PLATFORMS, Settings
 from app.corpus import load_templates
 from app.embedding import Embedder, load_embedder
-from app.errors import InputError
+from app.errors import IndexStaleError, InputError
 from app.inspect import Inspection, ReplyInspector
 from app.indexing import (
     CALIBRATION,
     COLLECTIONS,
+    RELEVANCE,
     EXAMPLES,
     PASSAGES,
     REPLIES,
@@ -28,7 +29,8 @@ from app.indexing import (
     training_set,
 )
 from app.retrieval.hybrid import FusionSettings, HybridRetriever, PassageHit, SearchResult
-from app.retrieval.store import check_manifest, load_collections, read_extra, read_manifest
+from app.relevance import RelevanceModel
+from app.retrieval.store import REBUILD, check_manifest, load_collections, read_extra, read_manifest
 from app.tone import ToneModel
 from app.scenarios import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
 
@@ -124,13 +126,15 @@ class ReplyResult:
 
 class KefuService:
     def __init__(self, settings: Settings, retriever: HybridRetriever, classifier: ScenarioClassifier,
-                 composer: ReplyComposer, inspector: ReplyInspector, tone: ToneModel) -> None:
+                 composer: ReplyComposer, inspector: ReplyInspector, tone: ToneModel,
+                 relevance: RelevanceModel) -> None:
         self.settings = settings
         self.retriever = retriever
         self.classifier = classifier
         self.composer = composer
         self.inspector = inspector
         self.tone = tone
+        self.relevance = relevance
         # The API calls one service from many threads. The rest of the path is read-only; the
         # encoder is serialised because concurrent torch forwards only fight over the same cores.
         self._encoder_lock = threading.Lock()
@@ -174,7 +178,12 @@ class KefuService:
         tone_model = ToneModel([row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors)
         # Rules load here, not on first use, so a malformed rules file stops the service at start.
         composer = ReplyComposer(Etiquette.load(settings.corpus_dir))
-        return cls(settings, retriever, classifier, composer, ReplyInspector.load(settings.corpus_dir), tone_model)
+        try:
+            relevance = RelevanceModel.from_json(read_extra(store, RELEVANCE), embedder.dimension)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexStaleError(f"the relevance model in {store} is unreadable ({exc}); {REBUILD}") from exc
+        return cls(settings, retriever, classifier, composer, ReplyInspector.load(settings.corpus_dir), tone_model,
+                   relevance)
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
         text = prepare_message(query, what="query")
@@ -238,8 +247,8 @@ class KefuService:
     def inspect_many(self, items: Sequence[tuple[str, str, str, bool]]) -> list[Inspection]:
         """Quality inspection of agents' replies: (message, reply, platform, first_turn) each.
 
-        The message's scenario comes from the classifier; relevance is the cosine between the
-        message (as a query) and the reply (as a passage).
+        The message's scenario comes from the classifier; relevance is the relevance model's
+        probability that the reply answers the message (app/relevance.py).
         """
         for _, reply, platform, _ in items:
             check_platform(platform)
@@ -254,16 +263,14 @@ class KefuService:
             return []
         replies = [normalize_text(reply)[:MAX_ENCODED_CHARS] for _, reply, _, _ in items]
         with_text = [i for i, reply in enumerate(replies) if reply]
-        reply_vectors = None
+        relevance: dict[int, float] = {}
+        rudeness: dict[int, float] = {}
         if with_text:
             with self._encoder_lock:
                 reply_vectors = self.retriever.embedder.encode([self.settings.passage_prefix + replies[i]
                                                                  for i in with_text])
-        relevance: dict[int, float] = {
-            i: float(vectors[i] @ reply_vectors[row]) for row, i in enumerate(with_text)
-        }
-        rudeness: dict[int, float] = {}
-        if with_text:
+            answers = self.relevance.probability(vectors[with_text], reply_vectors)
+            relevance = {i: float(p) for i, p in zip(with_text, answers)}
             scores = self.tone.rudeness([replies[i] for i in with_text], reply_vectors)
             rudeness = {i: float(score) for i, score in zip(with_text, scores)}
         return [
@@ -293,7 +300,9 @@ class KefuService:
         retriever = self.retriever
         terms = retriever.tokenizer.tokenize(text)
         scores = retriever.template_scores(terms, vector)
-        complaint = prediction.label == "complaint"
+        # A complaint, or a late or lost parcel: apologise first and sell nothing (the inspection
+        # asks the same of agents' replies).
+        complaint = prediction.label == "complaint" or self.inspector.owes_apology(text, prediction.label)
         # Fused scores (RRF) are put on 0..1 by the best a template can get, then weighted by the
         # probability of the template's scenario: the predicted scenario is preferred, not required.
         fused = scores.fused / max(float(scores.fused.max(initial=0.0)), 1e-9)

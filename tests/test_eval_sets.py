@@ -9,6 +9,8 @@ from app.evaluation import parse_jsonl
 from tests.conftest import CORPUS
 from tests.test_cli import run_kefu
 
+INSPECTION_DEV = CORPUS / "training" / "inspection_dev.jsonl"  # for tuning the inspection rules
+
 CASES = [
     {"id": "a", "message": "这件衣服170斤穿什么码", "scenario": "size"},
     {"id": "b", "message": "能便宜点吗", "scenario": "price", "reply": "亲，已经是最低价了!!!", "platform": "jd", "ok": False},
@@ -85,6 +87,23 @@ def test_shipped_sets_hold_their_floors(real_service):
 
     inspection = parse_jsonl((CORPUS / "eval" / "inspection.jsonl").read_text(encoding="utf-8").splitlines())
     summary, _ = evaluate(real_service, inspection)
-    assert summary["inspection"]["judged"] >= 80
-    # Measured 0.936 (2026-11-22); the issue's target is 0.95 and not yet met (docs/measurements.md).
-    assert summary["inspection"]["agreement"] >= 0.93
+    assert summary["skipped"] == [] and summary["inspection"]["judged"] >= 80
+    # Held out: measured 0.950 (133 of 140) once, after tuning on the set below (docs/measurements.md).
+    assert summary["inspection"]["agreement"] >= 0.95
+
+    tuning = parse_jsonl(INSPECTION_DEV.read_text(encoding="utf-8").splitlines())
+    summary, _ = evaluate(real_service, tuning)
+    assert summary["skipped"] == [] and summary["inspection"]["judged"] >= 200
+    # The rules were tuned on this set, so it only guards against regressions: measured 0.968.
+    assert summary["inspection"]["agreement"] >= 0.96
+
+
+def test_the_inspection_sets_share_no_reply():
+    """The held-out set stays held out: the tuning set was written without reading it."""
+    def replies(path):
+        return {json.loads(line)["reply"].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+    held_out = replies(CORPUS / "eval" / "inspection.jsonl")
+    assert held_out & replies(INSPECTION_DEV) == set()
+    # Nor do the replies the tone and relevance models learn from.
+    assert held_out & replies(CORPUS / "training" / "reply_tone.jsonl") == set()

@@ -15,7 +15,7 @@ from app.errors import IndexMissingError, IndexStaleError
 from app.retrieval.bm25 import BM25Index
 from app.retrieval.dense import DenseIndex
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: relevance.json (the inspection's relevance model)
 MANIFEST = "manifest.json"
 REBUILD = "run `kefu build` to rebuild it"
 
