@@ -14,8 +14,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's JS and CSS, from the fastapi-offline wheel
 
 ServiceFactory = Callable[[Settings], KefuService]
 
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
                     '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
         middleware=middleware,
+        docs_url=None,  # served below from local files: FastAPI's own page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.loader = loader
@@ -78,7 +82,29 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     app.include_router(pages)
     if app.state.web_dir.is_dir():
         app.mount("/static", StaticFiles(directory=app.state.web_dir), name="static")
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI from the fastapi-offline wheel (Swagger UI 5, which renders OpenAPI
+    3.1), so the page works on an air-gapped server."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title="kefu API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+        )
 
 
 def _load_service(settings: Settings) -> KefuService:

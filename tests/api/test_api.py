@@ -327,11 +327,17 @@ def test_openapi_has_chinese_examples(client):
     assert "HTTPValidationError" not in schema["components"]["schemas"]
 
 
-def test_docs_page(client):
+def test_docs_page_needs_no_cdn(client):
     response = client.get("/docs")
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
     assert "/openapi.json" in response.text
+    assert "cdn" not in response.text.lower() and "https://" not in response.text
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in response.text
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 100_000
+    assert client.get("/redoc").status_code == 404  # not offered: it would need a CDN too
 
 
 def test_side_panel_served_as_utf8_html(make_client, tmp_path):

@@ -297,3 +297,27 @@ def test_saved_token_is_sent_as_bearer(browser, base_url):
         assert panel.errors == []
     finally:
         context.close()
+
+
+def test_api_docs_render_without_the_internet(browser, base_url):
+    """/docs draws every operation from local files; any request off this server is refused."""
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url + "/docs")
+    page.locator(".opblock-summary-path", has_text="/v1/reply").wait_for(timeout=15_000)
+    paths = page.locator(".opblock-summary-path").all_text_contents()
+    assert {"/v1/reply", "/v1/inspect", "/v1/evaluate"} <= {p.strip() for p in paths}
+    assert outside == [] and errors == []
+    context.close()
