@@ -278,6 +278,7 @@ class InspectionRules:
     cold: ColdCues
     cues: Mapping[str, ScenarioCues]
     grievance: Lexicon  # a message stating a problem (no_apology)
+    inquiry: Lexicon  # a message asking how something is done or what something is like (no_apology)
     pitch: Lexicon  # a sales pitch in a reply (relevance)
     tone_threshold: float  # rude: the ToneModel probability at or above which a reply is rude
     min_chars: int
@@ -313,8 +314,9 @@ class InspectionRules:
         )
         cold = by_name["rude"].cold
         grievance = by_name["no_apology"].message_cues
+        inquiry = by_name["no_apology"].inquiry_cues
         pitch = by_name["relevance"].pitch
-        assert cold is not None and grievance is not None and pitch is not None  # _spec checked them
+        assert cold is not None and grievance is not None and inquiry is not None and pitch is not None
         try:
             cues = {
                 name: ScenarioCues(entry.label, Lexicon.build(entry.terms, entry.patterns))
@@ -326,6 +328,7 @@ class InspectionRules:
             )
             grievance_cues = Lexicon.build(grievance.terms, grievance.patterns, grievance.except_)
             pitch_cues = Lexicon.build(pitch.terms, pitch.patterns, pitch.except_)
+            inquiry_cues = Lexicon.build(inquiry.terms, inquiry.patterns, inquiry.except_)
         except re.error as exc:
             raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold, no_apology message_cues "
                               f"or relevance pitch: {exc}") from exc
@@ -337,6 +340,7 @@ class InspectionRules:
             cold=cold_cues,
             cues=cues,
             grievance=grievance_cues,
+            inquiry=inquiry_cues,
             pitch=pitch_cues,
             tone_threshold=float(by_name["rude"].tone_threshold or 0.0),
             min_chars=by_name["too_short"].min_chars or 0,
@@ -394,6 +398,7 @@ class _RuleModel(BaseModel):
     cold: _ColdModel | None = None  # rude only
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     message_cues: _MessageCuesModel | None = None  # no_apology only
+    inquiry_cues: _MessageCuesModel | None = None  # no_apology only
     pitch: _MessageCuesModel | None = None  # relevance only
 
 
@@ -417,7 +422,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "jd_qin": ("terms",),
     "placeholder": ("bracket_nouns",),
     "too_short": ("min_chars",),
-    "no_apology": ("message_cues",),  # the apology words are etiquette.yaml's markers and `terms`
+    "no_apology": ("message_cues", "inquiry_cues"),  # the apology words are etiquette.yaml's markers and `terms`
     "absolute": ("terms",),
     "relevance": ("min_answer_probability", "min_cues", "pitch"),
     "shouting": (),  # etiquette.yaml's shouting pattern suffices
@@ -579,9 +584,15 @@ class ReplyInspector:
 
         The reply generator asks the same question, so its suggestions pass this inspection.
         """
-        # The complaint scenario covers returns and refunds in general; "怎么退货" states no problem.
+        if scenario not in APOLOGY_SCENARIOS:
+            return False
+        text = matchable(message)
         # A late or lost parcel is a grievance too ("都五天了还没到" is logistics).
-        return scenario in APOLOGY_SCENARIOS and bool(self.rules.grievance.find(matchable(message)))
+        if self.rules.grievance.find(text):
+            return True
+        # A complaint in words no list foresees ("吹风机用了一周就冒烟了") is owed one as well; the
+        # complaint scenario also covers asking how returns work ("怎么退货"), which states no problem.
+        return scenario == "complaint" and not self.rules.inquiry.find(text)
 
     def _placeholders(self, text: str) -> tuple[Hit, ...]:
         hits = list(self._find("placeholder", text))

@@ -343,6 +343,8 @@ def test_rude(inspector, reply, word):
     "您好，详情页写得清清楚楚，您仔细看看就知道了",
     "您当时下单也没备注急用，我们都是按顺序发货的",
     "别家便宜您可以去别家买",
+    "这个问题前面已经回答过了，可以用电磁炉，请您下次看仔细一点",
+    "很抱歉，不过这个价位您也别要求太高了",
 ])
 def test_rude_phrasings(inspector, reply):
     assert "rude" in rules_of(inspector, reply)
@@ -432,10 +434,24 @@ def test_a_stated_problem_needs_an_apology(inspector, message):
     assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
 
 
+@pytest.mark.parametrize("message", ["吹风机用了一周就冒烟了", "充电宝鼓包了 吓死我了", "耳机盒子被拆过了",
+                                     "你们发的是二手的吧 有使用痕迹"])
+def test_a_complaint_in_unlisted_words_needs_an_apology(inspector, message):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
+@pytest.mark.parametrize("message", ["退款能退多少钱", "这个能退吗", "退货地址发我一下", "那我先不退了 晾晾试试",
+                                     "羽绒服洗了会跑绒吗"])
+def test_a_complaint_scenario_inquiry_needs_none(inspector, message):
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
 def test_no_apology_applies_to_complaints_and_late_or_lost_parcels(inspector):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "什么时候发货", scenario="logistics")
     assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "都五天了还没到", scenario="logistics")
     assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "快递员把我的包裹弄丢了", scenario="logistics")
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "下单五天了，物流还是显示已揽收", scenario="logistics")
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "你们说今天发货，到现在都没发", scenario="logistics")
     # The buyer's own slip, a question about speed, bargaining and fit are owed no apology.
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "地址填错了 能改吗", scenario="logistics")
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "双十一发货会慢吗", scenario="logistics")
@@ -484,6 +500,8 @@ def test_guess_scenario(inspector, message, scenario):
     ("您好，明天一定到", "明天一定到"),
     ("您好，全网最便宜就是我们家", "全网最"),
     ("您好，这款是NO.1爆款", "NO.1"),
+    ("您好，这款面霜一定能祛斑", "一定能祛"),
+    ("您好，用完一瓶斑点全部消失", "全部消失"),
 ])
 def test_absolute(inspector, reply, word):
     assert spans_of(inspector, reply, "absolute") == [word]
