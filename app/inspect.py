@@ -18,9 +18,10 @@ Conventions (docs in the YAML say why each word list looks the way it does):
   is the caller's: the ToneModel's rudeness probability (app/tone.py), which adds a rude finding
   (span None) at or above rude.tone_threshold when the word lists found nothing and the reply is
   not too short to judge by its tone.
-- no_apology needs a complaint or a logistics message (the caller's flag, else the scenario) that
-  itself states a problem: asking how to return something is the complaint scenario but no
-  grievance; "都五天了还没到" is logistics and one.
+- no_apology: an apology is owed (unless the caller's flag says otherwise) when a complaint or
+  logistics message states a problem in words the lists know ("都五天了还没到" is logistics), and
+  on any other complaint-scenario message that is not an inquiry: "吹风机冒烟了" is owed one,
+  "怎么退货" and "能退吗" are not.
 - relevance has three signals: the caller's probability that the reply answers the message
   (app/relevance.py), a reply talking about another scenario's matters, and a sales pitch where
   the buyer asked about something else.
@@ -330,8 +331,8 @@ class InspectionRules:
             pitch_cues = Lexicon.build(pitch.terms, pitch.patterns, pitch.except_)
             inquiry_cues = Lexicon.build(inquiry.terms, inquiry.patterns, inquiry.except_)
         except re.error as exc:
-            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold, no_apology message_cues "
-                              f"or relevance pitch: {exc}") from exc
+            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold, no_apology message_cues or "
+                              f"inquiry_cues, or relevance pitch: {exc}") from exc
         relevance = by_name["relevance"]
         return cls(
             specs=specs,
