@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -129,3 +135,50 @@ def mini_corpus(tmp_path) -> Path:
     (corpus / "training" / "scenario_bank.jsonl").write_text(MINI_BANK, encoding="utf-8")
     shutil.copy(CORPUS / "training" / "reply_tone.jsonl", corpus / "training" / "reply_tone.jsonl")
     return corpus
+
+
+@pytest.fixture(scope="session")
+def live_url(fake_index, fake_service):
+    """A real uvicorn serving the app on a free port of 127.0.0.1, in a background thread."""
+    import uvicorn
+
+    from app.api import create_app
+
+    app = create_app(fake_index, service_factory=lambda settings: fake_service)
+    # Bind first and hand uvicorn the socket, so no other process can take the port in between.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_ready(url, thread)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def wait_ready(url: str, thread: threading.Thread, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the server thread stopped before /readyz answered 200")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            with exc:
+                error = json.loads(exc.read() or b"{}").get("error", {})
+            if error.get("code") != "not_ready":  # loading failed: waiting longer cannot help
+                raise RuntimeError(f"/readyz answered {exc.code}: {error}") from None
+            last = error.get("message", f"HTTP {exc.code}")
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/readyz did not answer 200 within {timeout:.0f}s (last: {last})")

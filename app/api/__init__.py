@@ -83,7 +83,26 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     if app.state.web_dir.is_dir():
         app.mount("/static", StaticFiles(directory=app.state.web_dir), name="static")
     _offline_docs(app)
+    if not settings.api_token:
+        _token_optional_in_openapi(app)
     return app
+
+
+def _token_optional_in_openapi(app: FastAPI) -> None:
+    """Without KEFU_API_TOKEN the /v1 operations need no token; say so in the OpenAPI document (an
+    empty security requirement is OpenAPI's "no authentication is also fine")."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if operation.get("security") and {} not in operation["security"]:
+                        operation["security"].append({})
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _offline_docs(app: FastAPI) -> None:

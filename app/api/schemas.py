@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from app.config import Platform
 from app.corpus import SCENARIOS
@@ -14,6 +15,22 @@ from app.service import MAX_TOP_K, ReplyRequest, Turn
 Scenario = Literal[SCENARIOS]  # type: ignore[valid-type]
 
 MESSAGE_EXAMPLE = "这件衣服170斤穿什么码"
+
+
+# Documented, not enforced by the model: an empty or blank message reaches the service, which says
+# "the message is empty; paste the buyer's message" rather than a generic length error.
+NOT_BLANK = {"minLength": 1, "pattern": r"\S"}
+
+
+def _json_number(value: object) -> object:
+    # JSON Schema's integer is any number without a fraction (3 and 3.0); a string "3" or a boolean is
+    # the wrong type and is refused rather than guessed at, as pydantic's lax mode would.
+    if isinstance(value, (str, bytes, bool)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+TopK = Annotated[int, BeforeValidator(_json_number)]
 
 
 class _Request(BaseModel):
@@ -35,10 +52,10 @@ class ReplyIn(_Request):
     ]})
 
     message: str = Field(description="the buyer's message as pasted (买家消息); at most KEFU_MAX_MESSAGE_CHARS "
-                                     "characters", examples=[MESSAGE_EXAMPLE])
+                                     "characters", examples=[MESSAGE_EXAMPLE], json_schema_extra=NOT_BLANK)
     platform: Platform | None = Field(None, description="the shop's platform; default KEFU_DEFAULT_PLATFORM")
-    top_k: int = Field(3, ge=1, le=MAX_TOP_K, description=f"how many replies to suggest (1-{MAX_TOP_K})")
-    first_turn: bool | None = Field(None, description="whether this is the conversation's first reply (adds the "
+    top_k: TopK = Field(3, ge=1, le=MAX_TOP_K, description=f"how many replies to suggest (1-{MAX_TOP_K})")
+    first_turn: StrictBool | None = Field(None, description="whether this is the conversation's first reply (adds the "
                                                       "greeting); default: true when the history has no agent turn")
     history: list[TurnIn] = Field(default_factory=list, description="earlier turns of the conversation, oldest first")
     slots: dict[str, str] = Field(default_factory=dict, description="values for template slots such as {days}",
@@ -58,24 +75,27 @@ class ReplyIn(_Request):
 class ClassifyIn(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [{"message": "拍了三天了怎么还没发货"}]})
 
-    message: str = Field(description="the buyer's message as pasted (买家消息)", examples=["拍了三天了怎么还没发货"])
+    message: str = Field(description="the buyer's message as pasted (买家消息)", examples=["拍了三天了怎么还没发货"],
+                         json_schema_extra=NOT_BLANK)
 
 
 class SearchIn(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [{"query": "能便宜点吗", "top_k": 3}]})
 
-    query: str = Field(description="a buyer message or any query text", examples=["能便宜点吗"])
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description=f"results per kind, templates and passages (1-{MAX_TOP_K})")
+    query: str = Field(description="a buyer message or any query text", examples=["能便宜点吗"],
+                       json_schema_extra=NOT_BLANK)
+    top_k: TopK = Field(5, ge=1, le=MAX_TOP_K, description=f"results per kind, templates and passages (1-{MAX_TOP_K})")
 
 
 class InspectIn(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"message": "什么时候发货", "reply": "亲，明天发!!!", "platform": "jd", "first_turn": True}]})
 
-    message: str = Field(description="the buyer's message (买家消息)", examples=["什么时候发货"])
+    message: str = Field(description="the buyer's message (买家消息)", examples=["什么时候发货"],
+                         json_schema_extra=NOT_BLANK)
     reply: str = Field(description="the agent's reply to inspect (客服回复)", examples=["亲，明天发!!!"])
     platform: Platform | None = Field(None, description="the shop's platform; default KEFU_DEFAULT_PLATFORM")
-    first_turn: bool = Field(True, description="whether the reply is the agent's first turn (a greeting is expected)")
+    first_turn: StrictBool = Field(True, description="whether the reply is the agent's first turn (a greeting is expected)")
 
 
 MAX_EVALUATE_CASES = 5000

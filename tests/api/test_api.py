@@ -327,6 +327,14 @@ def test_openapi_has_chinese_examples(client):
     assert "HTTPValidationError" not in schema["components"]["schemas"]
 
 
+def test_openapi_says_whether_the_token_is_needed(make_client):
+    def security(client):
+        return client.get("/openapi.json").json()["paths"]["/v1/reply"]["post"]["security"]
+
+    assert security(make_client()) == [{"HTTPBearer": []}, {}]  # {}: no token is fine too
+    assert security(make_client(api_token="s3cret")) == [{"HTTPBearer": []}]
+
+
 def test_docs_page_needs_no_cdn(client):
     response = client.get("/docs")
     assert response.status_code == 200
