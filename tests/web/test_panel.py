@@ -111,8 +111,12 @@ def test_size_message_gives_three_copyable_replies(panel):
     assert panel.card_texts() == [reply["text"] for reply in data["replies"]]
     assert panel.by("needs-human").is_hidden()
 
+    from playwright.sync_api import expect
+
     panel.by("copy").first.click()
-    assert panel.by("copy").first.text_content() == "已复制"
+    # The label changes once the clipboard write resolves, not at the click: wait for it (a
+    # loaded CI machine once read the label before the write had finished).
+    expect(panel.by("copy").first).to_have_text("已复制", timeout=5_000)
     assert panel.page.evaluate("navigator.clipboard.readText()") == data["replies"][0]["text"]
 
 
