@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="score kefu's suggestions and inspect agents' replies on a case file",
                                    description="Cases are JSON Lines (or CSV with the same columns): message, "
-                                               "scenario, also, reply, platform, first_turn, ok, id. Bad lines are "
+                                               "scenario, also, reply, platform, first_turn, ok, expect, id. Bad lines are "
                                                "reported with their line number and skipped.",
                                    epilog=f"example: {EXAMPLES['eval']}")
     evaluate.add_argument("cases", help="a .jsonl or .csv file of cases")

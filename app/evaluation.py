@@ -12,6 +12,7 @@ from app.config import PLATFORMS
 from app.corpus import SCENARIOS
 from app.inspect import RULES
 
+LIST_COLUMNS = ("also", "expect")  # columns holding a list of names
 MAX_CASE_CHARS = 20_000  # longer lines are someone's file pasted by mistake, not a buyer message
 
 
@@ -65,8 +66,9 @@ def parse_csv(text: str) -> ParsedCases:
     for record in reader:
         number = reader.line_num
         record = {key: value for key, value in record.items() if key is not None and value not in (None, "")}
-        if "also" in record:
-            record["also"] = [part for part in record["also"].replace("|", ",").split(",") if part.strip()]
+        for column in LIST_COLUMNS:
+            if column in record:  # a list in one cell: "size|price" or "size,price"
+                record[column] = [part.strip() for part in record[column].replace("|", ",").split(",") if part.strip()]
         _add(record, number, cases, skipped)
     return ParsedCases(tuple(cases), tuple(skipped))
 
@@ -109,8 +111,8 @@ def _case(record: object, number: int) -> EvalCase:
     if reply is not None and not isinstance(reply, str):
         raise ValueError("`reply` must be text")
     expect = record.get("expect")
-    if isinstance(expect, str):  # CSV: "rude|closing"
-        expect = [part.strip() for part in expect.replace("|", ",").split(",") if part.strip()]
+    if isinstance(expect, str):
+        expect = [expect]
     if expect is not None and (not isinstance(expect, list) or any(rule not in RULES for rule in expect)):
         raise ValueError(f"`expect` must list inspection rules among {', '.join(RULES)}")
     return EvalCase(

@@ -327,9 +327,7 @@ class InspectionRules:
                 cues=Lexicon.build(cold.terms, cold.patterns, cold.except_),
                 warm=Lexicon.build(cold.warm, exceptions=cold.warm_except),
             )
-            grievance_cues = Lexicon.build(grievance.terms, grievance.patterns, grievance.except_)
-            pitch_cues = Lexicon.build(pitch.terms, pitch.patterns, pitch.except_)
-            inquiry_cues = Lexicon.build(inquiry.terms, inquiry.patterns, inquiry.except_)
+            grievance_cues, pitch_cues, inquiry_cues = (cues.lexicon() for cues in (grievance, pitch, inquiry))
         except re.error as exc:
             raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold, no_apology message_cues or "
                               f"inquiry_cues, or relevance pitch: {exc}") from exc
@@ -378,6 +376,9 @@ class _MessageCuesModel(BaseModel):
     terms: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
     except_: list[str] = Field(default_factory=list, alias="except")
+
+    def lexicon(self) -> "Lexicon":
+        return Lexicon.build(self.terms, self.patterns, self.except_)
 
 
 class _RuleModel(BaseModel):

@@ -201,11 +201,7 @@ class KefuService:
 
     def reply_many(self, requests: Sequence[ReplyRequest]) -> list[ReplyResult]:
         """Many messages at once: one batched encoding, same answers as one by one."""
-        for request in requests:
-            check_platform(request.platform)
-            check_top_k(request.top_k)
-        texts, vectors, predictions = self._understand([request.message for request in requests])
-        return self._replies(requests, texts, vectors, predictions)
+        return [result for result, _ in self.review_many(requests, [None] * len(requests))]
 
     def review_many(self, requests: Sequence[ReplyRequest],
                     agent_replies: Sequence[str | None]) -> list[tuple[ReplyResult, Inspection | None]]:
@@ -219,10 +215,13 @@ class KefuService:
         for request, reply in zip(requests, agent_replies):
             check_platform(request.platform)
             check_top_k(request.top_k)
-            if reply is not None and not isinstance(reply, str):
-                raise InputError("the reply must be text")
+            if reply is not None:
+                check_reply(reply)
         texts, vectors, predictions = self._understand([request.message for request in requests])
-        results = self._replies(requests, texts, vectors, predictions)
+        results = [
+            self._reply(request, text, vector[None, :], prediction)
+            for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
+        ]
         rows = [i for i, reply in enumerate(agent_replies) if reply is not None]
         inspections = iter(self._inspections(
             [(requests[i].message, agent_replies[i], requests[i].platform, requests[i].is_first_turn()) for i in rows],
@@ -237,13 +236,6 @@ class KefuService:
         vectors = self._encode(texts)
         return texts, vectors, self._classify(texts, vectors)
 
-    def _replies(self, requests: Sequence[ReplyRequest], texts: Sequence[str], vectors: np.ndarray,
-                 predictions: Sequence[ScenarioPrediction]) -> list[ReplyResult]:
-        return [
-            self._reply(request, text, vector[None, :], prediction)
-            for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
-        ]
-
     def inspect_many(self, items: Sequence[tuple[str, str, str, bool]]) -> list[Inspection]:
         """Quality inspection of agents' replies: (message, reply, platform, first_turn) each.
 
@@ -252,8 +244,7 @@ class KefuService:
         """
         for _, reply, platform, _ in items:
             check_platform(platform)
-            if not isinstance(reply, str):
-                raise InputError("the reply must be text")
+            check_reply(reply)
         _, vectors, predictions = self._understand([message for message, *_ in items])
         return self._inspections(items, vectors, predictions)
 
@@ -360,6 +351,12 @@ def check_top_k(top_k: int) -> int:
     if not 1 <= top_k <= MAX_TOP_K:
         raise InputError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
     return top_k
+
+
+def check_reply(reply: object) -> str:
+    if not isinstance(reply, str):
+        raise InputError("the reply must be text")
+    return reply
 
 
 def check_platform(platform: str) -> str:

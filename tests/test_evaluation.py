@@ -130,3 +130,11 @@ def test_per_rule_is_empty_without_expect(fake_service):
 
     summary, _ = evaluate(fake_service, parse_jsonl(['{"message": "在吗", "reply": "您好，在的，请问有什么可以帮您"}']))
     assert summary["inspection"]["per_rule"] == {}
+
+
+def test_csv_cells_hold_lists_of_scenarios_and_rules():
+    parsed = parse_csv("message,reply,also,expect\n偏小了能换吗,好的,size|price,too_short|polite\n")
+    (case,) = parsed.cases
+    assert case.also == ("size", "price") and case.expect == ("too_short", "polite")
+    # In JSON a list is a list: one string is one name.
+    assert [s.line for s in parse_jsonl(['{"message": "在吗", "reply": "在", "expect": "rude|polite"}']).skipped] == [1]
