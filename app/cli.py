@@ -6,14 +6,12 @@ import argparse
 import json
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
+from app.console import quiet_libraries
 from app.errors import InputError, KefuError
+from app.vocabulary import PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS
 
-# Copies of app.config.PLATFORMS and app.corpus.SCENARIO_NAMES_ZH: importing those modules pulls in
-# pydantic(-settings) and makes `kefu --help` 5x slower. tests/test_packaging.py keeps them equal.
-PLATFORM_CHOICES = ("taobao", "tmall", "jd")
-SCENARIO_NAMES = {"size": "尺码", "price": "价格", "logistics": "物流", "complaint": "投诉", "other": "其他"}
 # Messages read from stdin are answered in batches: one encoder call per batch, bounded memory.
 STDIN_BATCH = 64
 
@@ -28,6 +26,7 @@ EXAMPLES = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -71,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "stdin and loads the model once.",
                                 epilog=f"example: {EXAMPLES['reply']}")
     reply.add_argument("message", help="the buyer message, or - to read one message per line from stdin")
-    reply.add_argument("--platform", choices=PLATFORM_CHOICES, default=None, help="taobao (default), tmall or jd")
+    reply.add_argument("--platform", choices=PLATFORMS, default=None, help="taobao, tmall or jd (default KEFU_DEFAULT_PLATFORM)")
     reply.add_argument("--top-k", type=int, default=3, help="replies to suggest (1-20, default 3)")
     turn = reply.add_mutually_exclusive_group()
     turn.add_argument("--first-turn", dest="first_turn", action="store_true", default=None,
@@ -98,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                                   epilog=f"example: {EXAMPLES['inspect']}")
     inspect.add_argument("--message", required=True, help="the buyer's message")
     inspect.add_argument("--reply", required=True, help="the agent's reply")
-    inspect.add_argument("--platform", choices=PLATFORM_CHOICES, default="taobao")
+    inspect.add_argument("--platform", choices=PLATFORMS, default=None,
+                         help="taobao, tmall or jd (default KEFU_DEFAULT_PLATFORM)")
     inspect.add_argument("--no-first-turn", dest="first_turn", action="store_false", default=True,
                          help="the conversation is under way (no greeting expected)")
     inspect.add_argument("--json", action="store_true", help="print JSON")
@@ -124,7 +124,7 @@ def _settings():
 
 
 def _build(args: argparse.Namespace) -> int:
-    from app.indexing import build_index
+    from app.build import build_index
 
     started = time.perf_counter()
     report = build_index(_settings(), force=args.force, progress=_progress)
@@ -137,7 +137,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from app.service import KefuService, check_top_k
+    from app.replies import check_top_k
+    from app.service import KefuService
 
     check_top_k(args.top_k)
     service = KefuService.load(_settings(), progress=_progress)
@@ -157,7 +158,8 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _reply(args: argparse.Namespace) -> int:
-    from app.service import KefuService, ReplyRequest, check_top_k
+    from app.replies import ReplyRequest, check_top_k
+    from app.service import KefuService
 
     check_top_k(args.top_k)
     slots = {}
@@ -193,7 +195,7 @@ def _reply(args: argparse.Namespace) -> int:
 
 def _reply_batch(service, requests, as_json: bool) -> int:
     """Answer a batch; a bad line (e.g. empty) gets an error object in its place, the rest go on."""
-    from app.service import prepare_message
+    from app.understanding.message import prepare_message
 
     good = []
     outputs: list[dict] = []
@@ -221,8 +223,8 @@ def _reply_batch(service, requests, as_json: bool) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.batch import evaluate
-    from app.evaluation import parse_csv, parse_jsonl
+    from app.evaluation.cases import parse_csv, parse_jsonl
+    from app.evaluation.runner import evaluate
     from app.service import KefuService
 
     path = Path(args.cases)
@@ -232,18 +234,21 @@ def _eval(args: argparse.Namespace) -> int:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     # A broken byte spoils one line, not the file: that line then fails to parse and is skipped.
     text = raw.decode("utf-8-sig", errors="replace")
-    parsed = parse_csv(text) if path.suffix.lower() == ".csv" else parse_jsonl(text.splitlines())
+    settings = _settings()
+    default = settings.default_platform
+    parsed = (parse_csv(text, default_platform=default) if path.suffix.lower() == ".csv"
+              else parse_jsonl(text.splitlines(), default_platform=default))
     for skipped in parsed.skipped:
         _progress(f"line {skipped.line} skipped: {skipped.reason}")
     # With nothing to evaluate there is no reason to load the model.
-    service = KefuService.load(_settings(), progress=_progress) if parsed.cases else None
+    service = KefuService.load(settings, progress=_progress) if parsed.cases else None
     summary, records = evaluate(service, parsed, progress=_bar)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     if args.report:
-        from app.report import render_report
+        from app.evaluation.report import render_report
 
         Path(args.report).write_text(render_report(summary, records, title=f"kefu 评测报告 · {path.name}"),
                                      encoding="utf-8")
@@ -273,9 +278,9 @@ def _print_summary(summary: dict) -> None:
         print(f"scenario  labelled {scenario['labelled']}  accuracy {pct(scenario['accuracy'])}  "
               f"strict {pct(scenario['accuracy_strict'])}  macro-F1 {scenario['macro_f1']:.3f}  "
               f"abstained {scenario['abstained']}  ECE {scenario['calibration_error']:.3f}")
-        print("\n" + f"{'gold/predicted':<18}" + "".join(f"{label:>11}" for label in SCENARIO_NAMES))
+        print("\n" + f"{'gold/predicted':<18}" + "".join(f"{label:>11}" for label in SCENARIOS))
         for gold, row in scenario["confusion"].items():
-            print(f"{gold:<18}" + "".join(f"{row[label]:>11}" for label in SCENARIO_NAMES))
+            print(f"{gold:<18}" + "".join(f"{row[label]:>11}" for label in SCENARIOS))
         print(f"\n{'scenario':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
         for label, m in scenario["per_scenario"].items():
             print(f"{label:<12}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>10}")
@@ -292,10 +297,13 @@ def _print_summary(summary: dict) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from app.replies import InspectionRequest
     from app.service import KefuService
 
-    service = KefuService.load(_settings(), progress=_progress)
-    result = service.inspect_many([(args.message, args.reply, args.platform, args.first_turn)])[0].as_dict()
+    settings = _settings()
+    service = KefuService.load(settings, progress=_progress)
+    item = InspectionRequest(args.message, args.reply, args.platform or settings.default_platform, args.first_turn)
+    result = service.inspect_many([item])[0].as_dict()
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
@@ -320,10 +328,10 @@ def _print_reply(result: dict, as_json: bool, one_line: bool = False) -> None:
         print(json.dumps(result, ensure_ascii=False, indent=None if one_line else 2), flush=True)
         return
     scenario = result["scenario"]
-    label = SCENARIO_NAMES[scenario["label"]]
+    label = SCENARIO_NAMES_ZH[scenario["label"]]
     line = f"场景: {label} ({scenario['label']}) {scenario['confidence']:.0%}"
     if scenario["secondary"]:
-        line += f"  次要: {SCENARIO_NAMES[scenario['secondary']]}"
+        line += f"  次要: {SCENARIO_NAMES_ZH[scenario['secondary']]}"
     if result["needs_human"]:
         line += "  需要人工处理"
     print(line)

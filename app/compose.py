@@ -3,71 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping
-
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.corpus import SLOT_PATTERN, SLOT_PLACEHOLDERS, Template
-from app.errors import CorpusError
+from app.etiquette import Etiquette
 
-ETIQUETTE = "etiquette.yaml"
 _LEADING_ADDRESS = re.compile(r"^(?:(?:亲爱的|亲|您好|你好)[,，~～!！\s]*)+")
-
-
-class _PlatformModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    greeting: str
-    closing: str
-    complaint_greeting: str
-    allows_qin: bool
-
-
-class _ComplaintModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    apology: str
-    apology_markers: list[str]
-    closing: str
-    cheerful: list[str]
-    upsell_topics: list[str]
-
-
-class _EtiquetteModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    platforms: dict[str, _PlatformModel]
-    complaint: _ComplaintModel
-    shouting: dict[str, str]
-    absolute: dict[str, dict[str, str]]
-    jd_rewrites: list[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Etiquette:
-    platforms: Mapping[str, _PlatformModel]
-    complaint: _ComplaintModel
-    shouting: re.Pattern
-    absolute: tuple[tuple[str, str], ...]
-    no_qin_rewrites: tuple[tuple[re.Pattern, str], ...]
-
-    @classmethod
-    def load(cls, corpus_dir: Path) -> "Etiquette":
-        path = corpus_dir / ETIQUETTE
-        try:
-            model = _EtiquetteModel.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-            rewrites = tuple((re.compile(pattern), replacement) for pattern, replacement in model.jd_rewrites)
-            shouting = re.compile(model.shouting["pattern"])
-        except (OSError, yaml.YAMLError, ValidationError, re.error, KeyError) as exc:
-            raise CorpusError(f"cannot read the etiquette rules {path}: {exc}") from exc
-        if set(model.platforms) != {"taobao", "tmall", "jd"}:
-            raise CorpusError(f"{path}: platforms must be exactly taobao, tmall, jd")
-        # Longest first, so "全网最低" is not half-replaced by a shorter entry.
-        absolute = tuple(sorted(model.absolute["replacements"].items(), key=lambda kv: -len(kv[0])))
-        return cls(model.platforms, model.complaint, shouting, absolute, rewrites)
-
-    def has_apology(self, text: str) -> bool:
-        return any(marker in text for marker in self.complaint.apology_markers)
 
 
 @dataclass(frozen=True)
@@ -131,7 +73,7 @@ def fill_slots(text: str, values: Mapping[str, str]) -> tuple[str, tuple[str, ..
     """Fill {slot}s from the request; unfilled ones become 【…】 placeholders, never a raw {slot}."""
     missing: list[str] = []
 
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         value = str(values.get(name, "")).strip()
         if value:

@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Platform = Literal["taobao", "tmall", "jd"]
-PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "jd")
+from app.vocabulary import Platform
 
 
 def _project_root() -> Path:

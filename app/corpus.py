@@ -13,12 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import CorpusError
-
-Scenario = Literal["size", "price", "logistics", "complaint", "other"]
-SCENARIOS: tuple[str, ...] = ("size", "price", "logistics", "complaint", "other")
-# How the scenarios are named to agents and team leads.
-SCENARIO_NAMES_ZH: dict[str, str] = {"size": "尺码", "price": "价格", "logistics": "物流", "complaint": "投诉",
-                                     "other": "其他"}
+from app.handbooks.cleaning import EXTRA_STEPS, CleaningProfile
+from app.vocabulary import Platform, Scenario
 
 # Slot name -> placeholder shown to the agent when the request does not fill it (docs/data-formats.md).
 SLOT_PLACEHOLDERS: dict[str, str] = {
@@ -39,6 +35,7 @@ SLOT_PLACEHOLDERS: dict[str, str] = {
 SLOT_PATTERN = re.compile(r"\{([a-z_]+)\}")
 
 HANDBOOKS = "handbooks"
+HANDBOOK_PROFILES = "handbook_profiles.yaml"
 TEMPLATES = "templates.yaml"
 SCENARIO_BANK = "training/scenario_bank.jsonl"
 TONE_EXAMPLES = "training/reply_tone.jsonl"
@@ -92,7 +89,7 @@ class _TemplateModel(BaseModel):
     topic: str
     reply: str = Field(min_length=2)
     examples: list[str] = Field(min_length=5)
-    platforms: list[Literal["taobao", "tmall", "jd"]] = Field(min_length=1)
+    platforms: list[Platform] = Field(min_length=1)
     source: Literal["team"] | _SourceModel
 
     @field_validator("reply")
@@ -178,11 +175,48 @@ def handbook_paths(corpus_dir: Path) -> list[Path]:
     return paths
 
 
+class _ProfileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    blocks: list[str] = Field(default_factory=list)
+    structure: list[str] = Field(default_factory=list)
+
+    @field_validator("blocks", "structure")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        unknown = sorted(set(steps) - EXTRA_STEPS.keys())
+        if unknown:
+            raise ValueError(f"unknown cleaning steps {unknown}; allowed: {sorted(EXTRA_STEPS)}")
+        return steps
+
+
+def load_handbook_profiles(corpus_dir: Path) -> dict[str, CleaningProfile]:
+    """Each handbook's cleaning profile by file name (handbook_profiles.yaml; optional)."""
+    path = corpus_dir / HANDBOOK_PROFILES
+    if not path.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CorpusError(f"cannot read the handbook cleaning profiles {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CorpusError(f"{path} must map handbook file names to cleaning profiles")
+    profiles = {}
+    for name, entry in raw.items():
+        if not (corpus_dir / HANDBOOKS / str(name)).is_file():
+            raise CorpusError(f"{path}: {name} names no handbook in {corpus_dir / HANDBOOKS}")
+        try:
+            model = _ProfileModel.model_validate(entry or {})
+        except ValidationError as exc:
+            raise CorpusError(f"{path}: the profile of {name} is invalid: {exc}") from exc
+        profiles[str(name)] = CleaningProfile(tuple(model.blocks), tuple(model.structure))
+    return profiles
+
+
 def corpus_fingerprint(corpus_dir: Path) -> str:
     """Hash of every input the index is built from; a change means the index is stale."""
     digest = hashlib.sha256()
     inputs = handbook_paths(corpus_dir) + [
-        corpus_dir / name for name in (TEMPLATES, SCENARIO_BANK, TONE_EXAMPLES, USERDICT, STOPWORDS)
+        corpus_dir / name for name in (HANDBOOK_PROFILES, TEMPLATES, SCENARIO_BANK, TONE_EXAMPLES, USERDICT, STOPWORDS)
     ]
     for path in inputs:
         digest.update(path.relative_to(corpus_dir).as_posix().encode())

@@ -14,11 +14,13 @@ The HTTP layer maps `code` to a status in one place; the CLI exits 1 on any Kefu
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KefuError(Exception):
     code = "kefu_error"
 
-    def __init__(self, message: str, *, details: list | None = None) -> None:
+    def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []

@@ -1,127 +1,65 @@
-"""KefuService: the seam the CLI and the API share (load once; classify -> retrieve -> compose)."""
+"""KefuService: the seam the CLI and the API share; orchestration only (understand -> retrieve -> rank -> compose)."""
 
 from __future__ import annotations
 
-import re
 import threading
-from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from app.cleaning import normalize_text
-from app.compose import Etiquette, ReplyComposer
-from app.config import PLATFORMS, Settings
+from app.build import CALIBRATION, RELEVANCE, expectation, make_tokenizer, training_set
+from app.compose import ReplyComposer
+from app.config import Settings
 from app.corpus import load_templates
-from app.embedding import Embedder, load_embedder
 from app.errors import IndexStaleError, InputError
-from app.inspect import Inspection, ReplyInspector
-from app.indexing import (
-    CALIBRATION,
+from app.etiquette import Etiquette
+from app.inspection import Inspection, ReplyInspector
+from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
+from app.models.embedding import Embedder, load_embedder
+from app.models.relevance import RelevanceModel
+from app.models.tone import ToneModel
+from app.replies import (
+    InspectionRequest,
+    ReplyRequest,
+    ReplyResult,
+    Review,
+    SuggestedReply,
+    check_platform,
+    check_reply,
+    check_top_k,
+)
+from app.retrieval.hybrid import FusionSettings, HybridRetriever, SearchResult
+from app.retrieval.ranking import rank_templates
+from app.retrieval.store import (
     COLLECTIONS,
-    RELEVANCE,
     EXAMPLES,
     PASSAGES,
+    REBUILD,
     REPLIES,
     TONE,
-    expectation,
-    make_tokenizer,
-    training_set,
+    check_manifest,
+    load_collections,
+    read_extra,
+    read_manifest,
 )
-from app.retrieval.hybrid import FusionSettings, HybridRetriever, PassageHit, SearchResult
-from app.relevance import RelevanceModel
-from app.retrieval.store import REBUILD, check_manifest, load_collections, read_extra, read_manifest
-from app.tone import ToneModel
-from app.scenarios import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
+from app.text import normalize_text
+from app.understanding.message import prepare_message
 
-MAX_TOP_K = 20
 SUPPORT_PASSAGES = 2
 # Encoders see at most 512 tokens; a 5,000-character paste is classified on its opening, where
 # buyers state their matter, and segmented in full for BM25.
 MAX_ENCODED_CHARS = 480
-# JD's anonymisation: "[数字x]", "[金额x]", "[订单x]" … and emoji codes like "#E-s46".
-_PLACEHOLDER = re.compile(r"\[(数字|金额|订单|姓名|地址|电话|日期|时间|站点|身份证号|链接|邮箱)x?\]")
-_PLACEHOLDER_WORDS = {"数字": "1", "金额": "10元", "订单": "订单", "姓名": "", "地址": "地址", "电话": "电话",
-                      "日期": "今天", "时间": "今天", "站点": "站点", "身份证号": "身份证", "链接": "链接", "邮箱": "邮箱"}
-_EMOJI_CODE = re.compile(r"#E-[a-z]\d+")
 
 
 @dataclass(frozen=True)
-class Turn:
-    role: str  # "buyer" | "agent"
-    text: str
+class ServiceInfo:
+    """What /readyz reports: the model in use and the size of the loaded library."""
 
-
-@dataclass(frozen=True)
-class ReplyRequest:
-    message: str
-    platform: str = "taobao"
-    top_k: int = 3
-    first_turn: bool | None = None  # None: decided by the history (no agent turn yet -> first turn)
-    history: tuple[Turn, ...] = ()
-    slots: Mapping[str, str] = field(default_factory=dict)
-
-    def is_first_turn(self) -> bool:
-        if self.first_turn is not None:
-            return self.first_turn
-        return not any(turn.role == "agent" for turn in self.history)
-
-
-@dataclass(frozen=True)
-class SuggestedReply:
-    text: str
-    template_id: str
-    scenario: str
-    topic: str
-    score: float
-    components: dict[str, float]
-    terms: tuple[str, ...]
-    source: dict
-    missing_slots: tuple[str, ...]
-    example: str
-
-    def as_dict(self) -> dict:
-        return {
-            "text": self.text,
-            "template_id": self.template_id,
-            "scenario": self.scenario,
-            "topic": self.topic,
-            "score": round(self.score, 4),
-            "components": {name: round(value, 4) for name, value in self.components.items()},
-            "terms": list(self.terms),
-            "source": self.source,
-            "missing_slots": list(self.missing_slots),
-            "example": self.example,
-        }
-
-
-@dataclass(frozen=True)
-class ReplyResult:
-    message: str
-    platform: str
-    first_turn: bool
-    scenario: ScenarioPrediction
-    replies: tuple[SuggestedReply, ...]
-    support: tuple[PassageHit, ...] = ()  # handbook passages behind the answer, for the agent to check
-
-    @property
-    def needs_human(self) -> bool:
-        return self.scenario.needs_human
-
-    def as_dict(self) -> dict:
-        return {
-            "message": self.message,
-            "platform": self.platform,
-            "first_turn": self.first_turn,
-            "scenario": self.scenario.as_dict(),
-            "needs_human": self.needs_human,
-            "replies": [reply.as_dict() for reply in self.replies],
-            "support": [
-                {"id": hit.id, "doc": hit.doc, "heading": list(hit.heading), "text": hit.text,
-                 "score": round(hit.score, 6)}
-                for hit in self.support
-            ],
-        }
+    model: str
+    passages: int
+    examples: int
+    templates: int
 
 
 class KefuService:
@@ -136,7 +74,7 @@ class KefuService:
         self.tone = tone
         self.relevance = relevance
         # The API calls one service from many threads. The rest of the path is read-only; the
-        # encoder is serialised because concurrent torch forwards only fight over the same cores.
+        # encoder is serialised because concurrent forwards only fight over the same cores.
         self._encoder_lock = threading.Lock()
 
     @classmethod
@@ -146,7 +84,7 @@ class KefuService:
         *,
         embedder: Embedder | None = None,
         progress: Callable[[str], None] = lambda message: None,
-    ) -> "KefuService":
+    ) -> KefuService:
         """Load the index and model once; refuse a missing or stale index with how to fix it."""
         store = settings.store_dir
         manifest = read_manifest(store)  # fails fast, before the model loads, when there is no index
@@ -163,6 +101,7 @@ class KefuService:
             {name: collections[name] for name in (PASSAGES, EXAMPLES, REPLIES)},
             templates,
             query_prefix=settings.query_prefix,
+            passage_prefix=settings.passage_prefix,
             fusion=FusionSettings(
                 method=settings.fusion,
                 rrf_k=settings.rrf_k,
@@ -176,14 +115,20 @@ class KefuService:
         classifier = ScenarioClassifier(texts, labels, vectors, ClassifierSettings(temperature=temperature))
         tone = collections[TONE]
         tone_model = ToneModel([row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors)
-        # Rules load here, not on first use, so a malformed rules file stops the service at start.
-        composer = ReplyComposer(Etiquette.load(settings.corpus_dir))
+        # Rules load here, not on first use, so a malformed rules file stops the service at start;
+        # the etiquette is loaded once and shared by the composer and the inspector.
+        etiquette = Etiquette.load(settings.corpus_dir)
         try:
             relevance = RelevanceModel.from_json(read_extra(store, RELEVANCE), embedder.dimension)
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexStaleError(f"the relevance model in {store} is unreadable ({exc}); {REBUILD}") from exc
-        return cls(settings, retriever, classifier, composer, ReplyInspector.load(settings.corpus_dir), tone_model,
-                   relevance)
+        return cls(settings, retriever, classifier, ReplyComposer(etiquette),
+                   ReplyInspector.load(settings.corpus_dir, etiquette), tone_model, relevance)
+
+    def info(self) -> ServiceInfo:
+        retriever = self.retriever
+        return ServiceInfo(retriever.embedder.model_id, len(retriever.passages.rows), len(retriever.examples.rows),
+                           len(retriever.templates))
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
         text = prepare_message(query, what="query")
@@ -201,10 +146,9 @@ class KefuService:
 
     def reply_many(self, requests: Sequence[ReplyRequest]) -> list[ReplyResult]:
         """Many messages at once: one batched encoding, same answers as one by one."""
-        return [result for result, _ in self.review_many(requests, [None] * len(requests))]
+        return [review.result for review in self.review_many(requests, [None] * len(requests))]
 
-    def review_many(self, requests: Sequence[ReplyRequest],
-                    agent_replies: Sequence[str | None]) -> list[tuple[ReplyResult, Inspection | None]]:
+    def review_many(self, requests: Sequence[ReplyRequest], agent_replies: Sequence[str | None]) -> list[Review]:
         """Suggestions for every message and inspection of the agent's reply where there is one.
 
         What `reply_many` and `inspect_many` give one after the other, with each message encoded
@@ -223,12 +167,23 @@ class KefuService:
             for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
         ]
         rows = [i for i, reply in enumerate(agent_replies) if reply is not None]
-        inspections = iter(self._inspections(
-            [(requests[i].message, agent_replies[i], requests[i].platform, requests[i].is_first_turn()) for i in rows],
-            vectors[rows], [predictions[i] for i in rows],
-        ))
-        return [(result, next(inspections) if reply is not None else None)
+        inspected = [InspectionRequest(requests[i].message, agent_replies[i] or "", requests[i].platform,
+                                       requests[i].is_first_turn()) for i in rows]
+        inspections = iter(self._inspections(inspected, vectors[rows], [predictions[i] for i in rows]))
+        return [Review(result, next(inspections) if reply is not None else None)
                 for result, reply in zip(results, agent_replies)]
+
+    def inspect_many(self, items: Sequence[InspectionRequest]) -> list[Inspection]:
+        """Quality inspection of agents' replies.
+
+        The message's scenario comes from the classifier; relevance is the relevance model's
+        probability that the reply answers the message (app/models/relevance.py).
+        """
+        for item in items:
+            check_platform(item.platform)
+            check_reply(item.reply)
+        _, vectors, predictions = self._understand([item.message for item in items])
+        return self._inspections(items, vectors, predictions)
 
     def _understand(self, messages: Sequence[str]) -> tuple[list[str], np.ndarray, list[ScenarioPrediction]]:
         """Each message prepared, encoded (one batch) and classified."""
@@ -236,39 +191,26 @@ class KefuService:
         vectors = self._encode(texts)
         return texts, vectors, self._classify(texts, vectors)
 
-    def inspect_many(self, items: Sequence[tuple[str, str, str, bool]]) -> list[Inspection]:
-        """Quality inspection of agents' replies: (message, reply, platform, first_turn) each.
-
-        The message's scenario comes from the classifier; relevance is the relevance model's
-        probability that the reply answers the message (app/relevance.py).
-        """
-        for _, reply, platform, _ in items:
-            check_platform(platform)
-            check_reply(reply)
-        _, vectors, predictions = self._understand([message for message, *_ in items])
-        return self._inspections(items, vectors, predictions)
-
-    def _inspections(self, items: Sequence[tuple[str, str, str, bool]], vectors: np.ndarray,
+    def _inspections(self, items: Sequence[InspectionRequest], vectors: np.ndarray,
                      predictions: Sequence[ScenarioPrediction]) -> list[Inspection]:
         if not items:
             return []
-        replies = [normalize_text(reply)[:MAX_ENCODED_CHARS] for _, reply, _, _ in items]
+        replies = [normalize_text(item.reply)[:MAX_ENCODED_CHARS] for item in items]
         with_text = [i for i, reply in enumerate(replies) if reply]
         relevance: dict[int, float] = {}
         rudeness: dict[int, float] = {}
         if with_text:
             with self._encoder_lock:
-                reply_vectors = self.retriever.embedder.encode([self.settings.passage_prefix + replies[i]
-                                                                 for i in with_text])
+                reply_vectors = self.retriever.encode_passages([replies[i] for i in with_text])
             answers = self.relevance.probability(vectors[with_text], reply_vectors)
             relevance = {i: float(p) for i, p in zip(with_text, answers)}
             scores = self.tone.rudeness([replies[i] for i in with_text], reply_vectors)
             rudeness = {i: float(score) for i, score in zip(with_text, scores)}
         return [
-            self.inspector.inspect(message, reply, platform=platform, first_turn=first_turn,
+            self.inspector.inspect(item.message, item.reply, platform=item.platform, first_turn=item.first_turn,
                                    scenario=prediction.label if not prediction.needs_human else None,
                                    relevance=relevance.get(i), rudeness=rudeness.get(i))
-            for i, ((message, reply, platform, first_turn), prediction) in enumerate(zip(items, predictions))
+            for i, (item, prediction) in enumerate(zip(items, predictions))
         ]
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -293,21 +235,11 @@ class KefuService:
         scores = retriever.template_scores(terms, vector)
         # A complaint, or a late or lost parcel: apologise first and sell nothing (the inspection
         # asks the same of agents' replies).
-        complaint = prediction.label == "complaint" or self.inspector.owes_apology(text, prediction.label)
-        # Fused scores (RRF) are put on 0..1 by the best a template can get, then weighted by the
-        # probability of the template's scenario: the predicted scenario is preferred, not required.
-        fused = scores.fused / max(float(scores.fused.max(initial=0.0)), 1e-9)
-        weights = np.array([0.5 + prediction.scores[t.scenario] for t in retriever.templates]) / 1.5
-        # When the classifier abstains no suggestion may look like a confident match.
-        final = fused * weights * (0.5 if prediction.needs_human else 1.0)
-        eligible = np.array([
-            request.platform in t.platforms and not (complaint and self.composer.is_upsell(t))
-            for t in retriever.templates
-        ])
-        final = np.where(eligible, final, -1.0)
-        order = np.argsort(-final, kind="stable")[: request.top_k]
+        complaint = prediction.label == "complaint" or self.composer.etiquette.owes_apology(text, prediction.label)
+        ranking = rank_templates(retriever.templates, scores.fused, prediction, platform=request.platform,
+                                 complaint=complaint, is_upsell=self.composer.is_upsell, top_k=request.top_k)
         replies = []
-        for hit, index in zip(retriever.template_hits(terms, scores, request.top_k, order), order):
+        for hit, index in zip(retriever.template_hits(terms, scores, request.top_k, ranking.order), ranking.order):
             template = hit.template
             composed = self.composer.compose(
                 template,
@@ -321,7 +253,7 @@ class KefuService:
                 template_id=template.id,
                 scenario=template.scenario,
                 topic=template.topic,
-                score=float(final[index]),
+                score=float(ranking.scores[index]),
                 components={"fused": hit.score, "bm25": hit.bm25, "dense": hit.dense},
                 terms=hit.terms,
                 source={"doc": template.source.doc or "team", "heading": template.source.heading,
@@ -334,35 +266,4 @@ class KefuService:
                            support)
 
 
-def prepare_message(message: str, *, what: str = "message") -> str:
-    """The normalized form of a buyer message, or InputError when nothing is left to work with."""
-    if not isinstance(message, str):
-        raise InputError(f"the {what} must be text")
-    text = normalize_text(message)
-    text = _PLACEHOLDER.sub(lambda m: _PLACEHOLDER_WORDS[m.group(1)], text)
-    text = _EMOJI_CODE.sub("", text).strip()
-    if not text:
-        raise InputError(f"the {what} is empty; paste the buyer's message" if what == "message"
-                         else f"the {what} is empty")
-    return text
-
-
-def check_top_k(top_k: int) -> int:
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise InputError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
-    return top_k
-
-
-def check_reply(reply: object) -> str:
-    if not isinstance(reply, str):
-        raise InputError("the reply must be text")
-    return reply
-
-
-def check_platform(platform: str) -> str:
-    if platform not in PLATFORMS:
-        raise InputError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
-    return platform
-
-
-__all__ = ["KefuService", "ReplyRequest", "ReplyResult", "SuggestedReply", "Turn"]
+__all__ = ["KefuService", "ServiceInfo"]

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.cleaning import normalize_text  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.corpus import load_templates  # noqa: E402
-from app.embedding import load_embedder  # noqa: E402
+from app.models.embedding import load_embedder  # noqa: E402
 
 
 def main() -> None:

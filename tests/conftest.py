@@ -53,7 +53,7 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture(scope="session")
 def fake_index(tmp_path_factory, fake_embedder) -> Settings:
     """The real corpus indexed with the fake embedder (seconds, no model)."""
-    from app.indexing import build_index
+    from app.build import build_index
 
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("fake-index"))
     build_index(settings, embedder=fake_embedder)
@@ -71,7 +71,7 @@ def fake_service(fake_index, fake_embedder):
 @pytest.fixture(scope="session")
 def real_model_dir() -> Path:
     """The converted default model, cached in the project's index/ like a user's `kefu build` does."""
-    from app.embedding import prepare_default_model
+    from app.models.embedding import prepare_default_model
 
     folder = Settings().default_model_dir
     prepare_default_model(folder)
@@ -81,7 +81,7 @@ def real_model_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory, real_model_dir) -> Settings:
     """The real corpus indexed with the real model, into a temporary folder."""
-    from app.indexing import build_index
+    from app.build import build_index
 
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("real-index"), model_dir=real_model_dir)
     build_index(settings)

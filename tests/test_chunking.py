@@ -9,16 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from app.chunking import Passage, passage_id, split_passages
-from app.cleaning import CleanDocument, clean_handbook
+from app.corpus import load_handbook_profiles
+from app.handbooks.chunking import Passage, passage_id, split_passages
+from app.handbooks.cleaning import CleanDocument, CleaningProfile, clean_handbook
 
-HANDBOOKS = Path(__file__).resolve().parents[1] / "corpus" / "handbooks"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+HANDBOOKS = CORPUS / "handbooks"
+PROFILES = load_handbook_profiles(CORPUS)
 PREFIXES = ("000", "001", "002", "003", "004")
+
+
+def clean(path: Path) -> CleanDocument:
+    """A shipped handbook cleaned as `kefu build` cleans it, with its profile."""
+    return clean_handbook(path.name, path.read_text(encoding="utf-8"), PROFILES.get(path.name, CleaningProfile()))
 
 
 @pytest.fixture(scope="module")
 def handbooks() -> dict[str, CleanDocument]:
-    return {p.name[:3]: clean_handbook(p.name, p.read_text(encoding="utf-8")) for p in sorted(HANDBOOKS.glob("0*.txt"))}
+    return {p.name[:3]: clean(p) for p in sorted(HANDBOOKS.glob("0*.txt"))}
 
 
 @pytest.fixture(scope="module")

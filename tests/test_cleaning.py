@@ -10,17 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from app.cleaning import CleanDocument, clean_handbook, normalize_text, repair_mojibake, strip_glosses
+from app.corpus import load_handbook_profiles
+from app.handbooks.cleaning import CleanDocument, CleaningProfile, clean_handbook
+from app.handbooks.repair import repair_mojibake, strip_glosses
+from app.text import normalize_text
 
-HANDBOOKS = Path(__file__).resolve().parents[1] / "corpus" / "handbooks"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+HANDBOOKS = CORPUS / "handbooks"
+PROFILES = load_handbook_profiles(CORPUS)
 PREFIXES = ("000", "001", "002", "003", "004")
+
+
+def clean(path: Path) -> CleanDocument:
+    """A shipped handbook cleaned as `kefu build` cleans it, with its profile."""
+    return clean_handbook(path.name, path.read_text(encoding="utf-8"), PROFILES.get(path.name, CleaningProfile()))
 
 
 @pytest.fixture(scope="module")
 def handbooks() -> dict[str, CleanDocument]:
     docs = {}
     for path in sorted(HANDBOOKS.glob("0*.txt")):
-        docs[path.name[:3]] = clean_handbook(path.name, path.read_text(encoding="utf-8"))
+        docs[path.name[:3]] = clean(path)
     assert sorted(docs) == list(PREFIXES)
     return docs
 
@@ -159,7 +169,7 @@ def test_site_boilerplate_and_page_numbers_are_gone(handbooks, prefix):
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_cleaning_is_deterministic(handbooks, prefix):
     path = next(HANDBOOKS.glob(f"{prefix}_*.txt"))
-    assert clean_handbook(path.name, path.read_text(encoding="utf-8")) == handbooks[prefix]
+    assert clean(path) == handbooks[prefix]
 
 
 def test_clean_document_is_frozen(handbooks):

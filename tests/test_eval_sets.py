@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from app.batch import evaluate
-from app.evaluation import parse_jsonl
+from app.evaluation.cases import parse_jsonl
+from app.evaluation.runner import evaluate
 from tests.conftest import CORPUS
 from tests.test_cli import run_kefu
 
@@ -31,6 +31,7 @@ def _without_timing(summary: dict) -> dict:
 @pytest.mark.model
 def test_cli_api_and_inspect_agree_on_a_messy_file(tmp_path, real_settings, real_service):
     from app.api import create_app
+    from app.api.schemas import EvaluationOut, InspectionOut
     from tests.api import running
 
     path = tmp_path / "cases.jsonl"
@@ -59,6 +60,7 @@ def test_cli_api_and_inspect_agree_on_a_messy_file(tmp_path, real_settings, real
         api = client.post("/v1/evaluate", json={"cases": CASES})
         assert api.status_code == 200, api.text
         api_summary = api.json()
+        EvaluationOut.model_validate(api_summary)  # the documented schema matches what is sent
         # The same cases without the invalid-JSON line (a JSON list cannot carry one): positions shift by one.
         assert [s["line"] for s in api_summary["skipped"]] == [6, 7, 8]
         assert {k: v for k, v in _without_timing(api_summary).items() if k not in ("cases", "skipped")} == \
@@ -70,6 +72,7 @@ def test_cli_api_and_inspect_agree_on_a_messy_file(tmp_path, real_settings, real
             inspected = client.post("/v1/inspect", json={"message": case["message"], "reply": case["reply"],
                                                          "platform": case["platform"]})
             assert inspected.status_code == 200
+            InspectionOut.model_validate(inspected.json())
             assert inspected.json() == record["inspection"]
         too_many = client.post("/v1/evaluate", json={"cases": [{"message": "在吗"}] * 5001})
         assert too_many.status_code == 422
@@ -123,3 +126,25 @@ def test_the_inspection_sets_share_no_reply():
     assert held_out & tuning == set()
     # Nor do the replies the tone and relevance models learn from.
     assert held_out & replies(CORPUS / "training" / "reply_tone.jsonl") == set()
+
+
+SENDABLE_SETS = (CORPUS / "training" / "sendable_dev.jsonl", CORPUS / "eval" / "sendable.jsonl")
+
+
+def test_the_sendable_reply_sets_are_well_formed_and_apart():
+    """Buyer messages for measuring sendable replies (issue 11), written blind to the library by two
+    helpers: one set to tune on, one held out. They parse as eval cases and share no message."""
+    fields = {"category": {"clothing", "shoes", "appliance", "electronics", "home", "cosmetics", "food", "general"},
+              "stage": {"pre_purchase", "awaiting_dispatch", "in_transit", "delivered", "after_sale", "unknown"},
+              "mood": {"neutral", "upset", "closing"}}
+    messages = []
+    for path in SENDABLE_SETS:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        parsed = parse_jsonl(lines)
+        assert parsed.skipped == () and len(parsed.cases) >= 300
+        records = [json.loads(line) for line in lines]
+        for record in records:
+            assert all(record[name] in allowed for name, allowed in fields.items()), record["id"]
+            assert record["asks"].strip()
+        messages.append({record["message"].strip() for record in records})
+    assert messages[0] & messages[1] == set()

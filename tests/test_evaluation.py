@@ -2,7 +2,8 @@
 
 import json
 
-from app.evaluation import parse_csv, parse_jsonl, percentile, score_scenarios
+from app.evaluation.cases import parse_csv, parse_jsonl
+from app.evaluation.metrics import percentile, score_scenarios
 
 
 def test_jsonl_bad_lines_are_reported_counted_and_skipped():
@@ -90,7 +91,7 @@ def test_empty_file_is_an_empty_run(tmp_path):
 
 
 def test_batch_evaluation_of_a_csv_with_the_fake_service(fake_service):
-    from app.batch import evaluate
+    from app.evaluation.runner import evaluate
 
     parsed = parse_csv("message,scenario,reply,platform,ok\n能便宜点吗,price,亲，可以的,jd,false\n在吗,other,,,\n,size,,,\n")
     summary, records = evaluate(fake_service, parsed, batch_size=1)
@@ -103,8 +104,8 @@ def test_batch_evaluation_of_a_csv_with_the_fake_service(fake_service):
 
 
 def test_expect_names_rules_and_is_scored_per_rule(fake_service):
-    from app.batch import evaluate
-    from app.report import render_report
+    from app.evaluation.report import render_report
+    from app.evaluation.runner import evaluate
 
     parsed = parse_jsonl([
         json.dumps({"message": "能便宜点吗", "reply": "亲，可以的", "platform": "jd", "ok": False,
@@ -126,7 +127,7 @@ def test_expect_names_rules_and_is_scored_per_rule(fake_service):
 
 
 def test_per_rule_is_empty_without_expect(fake_service):
-    from app.batch import evaluate
+    from app.evaluation.runner import evaluate
 
     summary, _ = evaluate(fake_service, parse_jsonl(['{"message": "在吗", "reply": "您好，在的，请问有什么可以帮您"}']))
     assert summary["inspection"]["per_rule"] == {}

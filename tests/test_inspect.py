@@ -9,10 +9,13 @@ import time
 import pytest
 import yaml
 
-from app.compose import Etiquette, ReplyComposer
+from app.compose import ReplyComposer
 from app.corpus import SLOT_PLACEHOLDERS, load_templates
 from app.errors import CorpusError, InputError
-from app.inspect import RULES, Finding, Inspection, InspectionRules, ReplyInspector, matchable
+from app.etiquette import Etiquette
+from app.inspection import RULES, Finding, Inspection, ReplyInspector
+from app.inspection.rules import InspectionRules
+from app.lexicon import matchable
 from tests.conftest import CORPUS
 
 # A reply that breaks nothing anywhere: greeting, 您, an answer, a closing, no 亲.
@@ -696,7 +699,7 @@ def test_composed_template_replies_pass(inspector):
     failures = []
     for template in load_templates(CORPUS):
         # As the service decides it: a complaint, or a message owed an apology ("怎么还没到").
-        complaint = template.scenario == "complaint" or inspector.owes_apology(template.examples[0], template.scenario)
+        complaint = template.scenario == "complaint" or inspector.rules.etiquette.owes_apology(template.examples[0], template.scenario)
         for platform in template.platforms:
             for first_turn in (True, False):
                 text = composer.compose(template, platform=platform, first_turn=first_turn, complaint=complaint,
@@ -757,7 +760,7 @@ def _rule(data, name):
 
 
 def test_the_copied_rules_load(rules_corpus):
-    assert set(InspectionRules.load(rules_corpus).specs) == set(RULES)
+    assert set(InspectionRules.load(rules_corpus, Etiquette.load(rules_corpus)).specs) == set(RULES)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -771,7 +774,7 @@ def test_the_copied_rules_load(rules_corpus):
 def test_bad_rules_fail_with_the_file_and_the_rule(rules_corpus, change, message):
     _edit_rules(rules_corpus, change)
     with pytest.raises(CorpusError, match="inspection_rules.yaml") as raised:
-        InspectionRules.load(rules_corpus)
+        InspectionRules.load(rules_corpus, Etiquette.load(rules_corpus))
     assert message in str(raised.value)
 
 
@@ -823,4 +826,4 @@ def test_rudeness_must_be_a_probability(inspector, bad):
 def test_the_rude_rule_needs_a_tone_threshold(rules_corpus):
     _edit_rules(rules_corpus, lambda d: _rule(d, "rude").pop("tone_threshold"))
     with pytest.raises(CorpusError, match="rude needs tone_threshold"):
-        InspectionRules.load(rules_corpus)
+        InspectionRules.load(rules_corpus, Etiquette.load(rules_corpus))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.relevance import NEGATIVES_PER_ANSWER, RelevanceModel, pair_features, training_pairs
+from app.models.relevance import NEGATIVES_PER_ANSWER, RelevanceModel, pair_features, training_pairs
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from app.corpus import load_labelled, load_templates
-from app.scenarios import is_fragment, split_clauses
+from app.models.classifier import is_fragment, split_clauses
 from tests.conftest import CORPUS, REPO
 
 DEV = CORPUS / "eval" / "dev.jsonl"
@@ -75,7 +75,7 @@ def test_fragments_abstain(real_service, message):
 @pytest.mark.model
 @pytest.mark.parametrize("message", ["哈哈", "?", "嗯"])
 def test_fragments_get_no_confident_template(real_service, message):
-    from app.service import ReplyRequest
+    from app.replies import ReplyRequest
 
     result = real_service.reply(ReplyRequest(message=message))
     assert result.needs_human
@@ -111,7 +111,7 @@ def test_clauses():
 def test_temperature_is_fitted_when_every_scenario_has_enough_messages():
     import numpy as np
 
-    from app.scenarios import fit_temperature
+    from app.models.classifier import fit_temperature
 
     rng = np.random.default_rng(0)
     labels = ["size", "price", "logistics", "complaint", "other"] * 8

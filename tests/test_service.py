@@ -3,7 +3,8 @@
 import pytest
 
 from app.errors import InputError
-from app.service import ReplyRequest, Turn, prepare_message
+from app.replies import InspectionRequest, ReplyRequest, Turn
+from app.understanding.message import prepare_message
 
 
 def test_prepare_message_normalizes_and_rejects_empty():
@@ -113,12 +114,12 @@ def test_review_encodes_each_message_once_and_equals_reply_then_inspect(fake_ser
     reviewed = fake_service.review_many(requests, agent_replies)
     # One batch for the messages, one for the agents' replies (no clause splitting in these).
     assert fake_embedder.calls - before == 2
-    assert [r.as_dict() for r, _ in reviewed] == [r.as_dict() for r in fake_service.reply_many(requests)]
-    assert reviewed[1][1] is None
-    separately = fake_service.inspect_many([(r.message, a, r.platform, r.is_first_turn())
+    assert [r.result.as_dict() for r in reviewed] == [r.as_dict() for r in fake_service.reply_many(requests)]
+    assert reviewed[1].inspection is None
+    separately = fake_service.inspect_many([InspectionRequest(r.message, a, r.platform, r.is_first_turn())
                                             for r, a in zip(requests, agent_replies) if a is not None])
-    assert [i for _, i in reviewed if i is not None] == separately
-    assert "jd_qin" in reviewed[0][1].rules
+    assert [r.inspection for r in reviewed if r.inspection is not None] == separately
+    assert "jd_qin" in reviewed[0].inspection.rules
     with pytest.raises(InputError, match="one agent reply"):
         fake_service.review_many(requests, agent_replies[:2])
 

@@ -1,7 +1,7 @@
 import jieba
 import pytest
 
-from app.indexing import make_tokenizer
+from app.build import make_tokenizer
 from tests.conftest import CORPUS
 
 

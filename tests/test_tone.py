@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from app.errors import CorpusError
-from app.inspect import InspectionRules
-from app.tone import TONE_EXAMPLES, ToneModel, load_tone_examples
+from app.etiquette import Etiquette
+from app.inspection.rules import InspectionRules
+from app.models.tone import TONE_EXAMPLES, ToneModel, load_tone_examples
 from tests.conftest import CORPUS
 
 
@@ -72,7 +73,7 @@ def test_a_bad_training_file_names_the_line(tmp_path):
 
 
 def test_the_threshold_comes_from_the_rules_file():
-    threshold = InspectionRules.load(CORPUS).tone_threshold
+    threshold = InspectionRules.load(CORPUS, Etiquette.load(CORPUS)).tone_threshold
     assert 0.0 < threshold <= 1.0
 
 
@@ -97,8 +98,8 @@ FRESH_POLITE = [
 
 @pytest.mark.model
 def test_the_real_model_puts_fresh_replies_on_the_right_side(real_model_dir):
-    from app.cleaning import normalize_text
-    from app.embedding import load_embedder
+    from app.models.embedding import load_embedder
+    from app.text import normalize_text
 
     messages, replies, labels = load_tone_examples(CORPUS / TONE_EXAMPLES)
     assert not (set(FRESH_RUDE) | set(FRESH_POLITE)) & set(replies)
@@ -108,7 +109,7 @@ def test_the_real_model_puts_fresh_replies_on_the_right_side(real_model_dir):
         return embedder.encode(["passage: " + normalize_text(text) for text in texts])
 
     model = ToneModel(replies, labels, encode(replies))
-    threshold = InspectionRules.load(CORPUS).tone_threshold
+    threshold = InspectionRules.load(CORPUS, Etiquette.load(CORPUS)).tone_threshold
     rude = model.rudeness(FRESH_RUDE, encode(FRESH_RUDE))
     polite = model.rudeness(FRESH_POLITE, encode(FRESH_POLITE))
     assert (rude >= threshold).sum() >= 5, rude.round(2)

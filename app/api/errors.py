@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,11 +98,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_input", message or "the request is invalid", details)
 
 
-def _validation_detail(error: Mapping[str, Any]) -> dict:
+def _validation_detail(error: Mapping[str, Any]) -> dict[str, Any]:
     # Never echo `input`: it can be a whole 2,000-character message, or a 1 MB body.
     location = [str(part) for part in error.get("loc", ())]
     field = ".".join(location[1:] if len(location) > 1 and location[0] == "body" else location)
-    detail = {"field": field, "message": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+    detail: dict[str, Any] = {"field": field, "message": str(error.get("msg", "")), "type": str(error.get("type", ""))}
     if error.get("ctx"):
         # ctx can hold exception objects (value_error); strings keep the body JSON.
         detail["ctx"] = {key: value if isinstance(value, (int, float, str)) else str(value)

@@ -7,19 +7,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
-from app.config import Platform
-from app.corpus import SCENARIOS
-from app.service import MAX_TOP_K, ReplyRequest, Turn
-
-# Literal over the core's tuple, so OpenAPI lists the five scenarios and cannot drift from them.
-Scenario = Literal[SCENARIOS]  # type: ignore[valid-type]
+from app.inspection.results import RuleName, Severity
+from app.replies import MAX_TOP_K, ReplyRequest, Turn
+from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS, Platform, Scenario
 
 MESSAGE_EXAMPLE = "这件衣服170斤穿什么码"
 
 
 # Documented, not enforced by the model: an empty or blank message reaches the service, which says
 # "the message is empty; paste the buyer's message" rather than a generic length error.
-NOT_BLANK = {"minLength": 1, "pattern": r"\S"}
+NOT_BLANK: dict[str, Any] = {"minLength": 1, "pattern": r"\S"}
 
 
 def _json_number(value: object) -> object:
@@ -238,6 +235,101 @@ class SearchOut(_Response):
 
     results: list[Annotated[TemplateRecordOut | PassageRecordOut, Field(discriminator="kind")]] = Field(
         description="templates, then handbook passages, each best first")
+
+
+class FindingOut(_Response):
+    rule: RuleName
+    severity: Severity
+    detail: str = Field(description="what is wrong, for the agent, in Chinese")
+    span: list[int] | None = Field(description="[start, end) character offsets into the reply; null when "
+                                               "something is missing rather than wrong")
+
+
+class InspectionOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "ok": False, "score": 70, "rules": ["jd_qin", "shouting"],
+        "findings": [{"rule": "jd_qin", "severity": "high", "detail": "京东店铺不能称呼买家“亲”", "span": [0, 1]},
+                     {"rule": "shouting", "severity": "medium", "detail": "连续的感叹号或问号：“!!!”", "span": [5, 8]}],
+    }]})
+
+    ok: bool = Field(description="true when the inspection found nothing")
+    score: int = Field(ge=0, le=100, description="100 minus the penalty of every rule broken")
+    rules: list[RuleName] = Field(description="the rules broken, once each, most severe first")
+    findings: list[FindingOut]
+
+
+class SkippedOut(_Response):
+    line: int = Field(description="the case's line in the file, or its 1-based position in `cases`")
+    reason: str
+
+
+class ScenarioMetricsOut(_Response):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ScenarioScoresOut(_Response):
+    labelled: int
+    accuracy: float | None = Field(description="a prediction listed in the case's `also` counts as right")
+    accuracy_strict: float | None
+    macro_f1: float | None
+    per_scenario: dict[str, ScenarioMetricsOut]
+    confusion: dict[str, dict[str, int]] = Field(description="gold scenario -> predicted scenario -> count")
+    abstained: int
+    calibration_error: float | None
+
+
+class RepliesScoresOut(_Response):
+    top1_scenario_match: float | None = Field(description="share of labelled cases whose top reply is in the "
+                                                          "gold scenario")
+
+
+class RuleScoresOut(_Response):
+    expected: int = Field(description="replies a human said break the rule")
+    caught: int = Field(description="of those, how many kefu flagged")
+    false_alarms: int
+
+
+class InspectionScoresOut(_Response):
+    inspected: int
+    pass_rate: float | None
+    judged: int = Field(description="inspected cases with a human `ok`")
+    agreement: float | None = Field(description="share of judged cases where kefu's ok equals the human's")
+    per_rule: dict[str, RuleScoresOut] = Field(description="per rule, for cases with an `expect` list")
+
+
+class LatencyOut(_Response):
+    p50: float | None
+    p95: float | None
+
+
+class EvaluationOut(_Response):
+    cases: int
+    evaluated: int
+    skipped: list[SkippedOut]
+    scenario: ScenarioScoresOut
+    replies: RepliesScoresOut
+    inspection: InspectionScoresOut
+    latency_ms: LatencyOut = Field(description="per message, batched: a batch's wall time over its size")
+
+
+class NameOut(_Response):
+    id: str
+    zh: str = Field(description="the name shown to agents")
+
+
+class VocabularyOut(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "scenarios": [{"id": name, "zh": SCENARIO_NAMES_ZH[name]} for name in SCENARIOS],
+        "platforms": [{"id": name, "zh": PLATFORM_NAMES_ZH[name]} for name in PLATFORMS],
+        "default_platform": "taobao",
+    }]})
+
+    scenarios: list[NameOut]
+    platforms: list[NameOut]
+    default_platform: Platform
 
 
 class HealthOut(_Response):

@@ -13,7 +13,9 @@ FACTORY = "app.api.server:app_from_environment"
 def app_from_environment() -> FastAPI:
     """The app with Settings from KEFU_* environment variables (uvicorn calls this with factory=True)."""
     from app.api import create_app
+    from app.console import quiet_libraries
 
+    quiet_libraries()
     return create_app()
 
 
@@ -33,4 +35,5 @@ def log_config() -> dict:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["app"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["jieba"] = {"level": "WARNING"}
     return config

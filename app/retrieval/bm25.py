@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
 
 class BM25Index:
-    def __init__(self, retriever, size: int) -> None:
+    def __init__(self, retriever: Any, size: int) -> None:  # a bm25s.BM25, imported lazily
         self._retriever = retriever
         self.size = size
 
     @classmethod
-    def build(cls, documents: Sequence[Sequence[str]]) -> "BM25Index":
+    def build(cls, documents: Sequence[Sequence[str]]) -> BM25Index:
         import bm25s
 
         retriever = bm25s.BM25()
@@ -26,7 +27,7 @@ class BM25Index:
         self._retriever.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> "BM25Index":
+    def load(cls, folder: Path, size: int) -> BM25Index:
         import bm25s
 
         retriever = bm25s.BM25.load(str(folder), load_corpus=False, show_progress=False)

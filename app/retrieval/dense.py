@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
 class DenseIndex:
-    def __init__(self, index) -> None:
+    def __init__(self, index: Any) -> None:  # a faiss index, imported lazily
         self._index = index
 
     @classmethod
-    def build(cls, vectors: np.ndarray) -> "DenseIndex":
+    def build(cls, vectors: np.ndarray) -> DenseIndex:
         import faiss
 
         index = faiss.IndexFlatIP(vectors.shape[1])
@@ -25,7 +26,7 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> "DenseIndex":
+    def load(cls, path: Path) -> DenseIndex:
         import faiss
 
         return cls(faiss.read_index(str(path)))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
 from app.corpus import Template
-from app.embedding import Embedder
 from app.errors import IndexStaleError
+from app.models.embedding import Embedder
 from app.retrieval.fusion import FusionMethod, Signal, fuse
-from app.retrieval.store import Collection
-from app.tokenizer import ShopTokenizer
+from app.retrieval.store import EXAMPLES, PASSAGES, REPLIES, Collection
+from app.retrieval.tokenizer import ShopTokenizer
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class SearchResult:
     passages: tuple[PassageHit, ...]
     templates: tuple[TemplateHit, ...]
 
-    def as_records(self) -> list[dict]:
+    def as_records(self) -> list[dict[str, Any]]:
         """The JSON form of a search (templates, then passages), shared by the CLI and the API."""
         records = []
         for hit in self.templates:
@@ -76,11 +77,11 @@ class SearchResult:
                 "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),
                 "terms": list(hit.terms),
             })
-        for hit in self.passages:
+        for passage in self.passages:
             records.append({
-                "kind": "passage", "id": hit.id, "text": hit.text, "doc": hit.doc, "heading": list(hit.heading),
-                "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),
-                "terms": list(hit.terms),
+                "kind": "passage", "id": passage.id, "text": passage.text, "doc": passage.doc,
+                "heading": list(passage.heading), "score": round(passage.score, 6), "bm25": round(passage.bm25, 4),
+                "dense": round(passage.dense, 4), "terms": list(passage.terms),
             })
         return records
 
@@ -94,15 +95,17 @@ class HybridRetriever:
         templates: Sequence[Template],
         *,
         query_prefix: str,
+        passage_prefix: str = "passage: ",
         fusion: FusionSettings = FusionSettings(),
     ) -> None:
         self.tokenizer = tokenizer
         self.embedder = embedder
         self.templates = tuple(templates)
-        self.passages = collections["passages"]
-        self.examples = collections["examples"]
-        self.replies = collections["replies"]
+        self.passages = collections[PASSAGES]
+        self.examples = collections[EXAMPLES]
+        self.replies = collections[REPLIES]
         self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
         self._fusion = fusion
         ids = [t.id for t in self.templates]
         if [row["template_id"] for row in self.replies.rows] != ids:
@@ -115,6 +118,10 @@ class HybridRetriever:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors for normalized buyer messages, batched."""
         return self.embedder.encode([self._query_prefix + text for text in texts])
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for normalized reply or passage texts, embedded as the index embeds replies."""
+        return self.embedder.encode([self._passage_prefix + text for text in texts])
 
     def template_scores(self, terms: Sequence[str], vector: np.ndarray) -> TemplateScores:
         example_bm25 = self.examples.bm25.scores(terms)
@@ -148,7 +155,8 @@ class HybridRetriever:
         templates = tuple(self.template_hits(terms, scores, top_k))
         return SearchResult(tuple(terms), tuple(self.passage_hits(terms, vector, top_k)), templates)
 
-    def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int, order: np.ndarray | None = None):
+    def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int,
+                      order: np.ndarray | None = None) -> Iterator[TemplateHit]:
         order = np.argsort(-scores.fused, kind="stable") if order is None else order
         wanted = set(terms)
         for index in order[:top_k]:
@@ -163,7 +171,7 @@ class HybridRetriever:
                 example=example_row["text"],
             )
 
-    def passage_hits(self, terms: Sequence[str], vector: np.ndarray, top_k: int):
+    def passage_hits(self, terms: Sequence[str], vector: np.ndarray, top_k: int) -> Iterator[PassageHit]:
         bm25 = self.passages.bm25.scores(terms)
         dense = self.passages.dense.scores(vector)[0]
         f = self._fusion

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,14 @@ from app.retrieval.dense import DenseIndex
 SCHEMA_VERSION = 2  # 2: relevance.json (the inspection's relevance model)
 MANIFEST = "manifest.json"
 REBUILD = "run `kefu build` to rebuild it"
+
+# The collections of an index, one folder each.
+PASSAGES = "passages"  # handbook passages
+EXAMPLES = "examples"  # the template library's example questions
+REPLIES = "replies"  # the template library's replies
+BANK = "bank"  # labelled buyer messages (the scenario classifier's training set)
+TONE = "tone"  # agents' replies labelled rude or not (the tone model's training set)
+COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK, TONE)
 
 
 @dataclass(frozen=True)
@@ -39,13 +48,13 @@ class Collection:
     """Rows of one kind (passages, template examples …) searchable by terms and by vector."""
 
     name: str
-    rows: list[dict]
+    rows: list[dict[str, Any]]
     bm25: BM25Index
     dense: DenseIndex
     vectors: np.ndarray = field(repr=False)
 
     @classmethod
-    def build(cls, name: str, rows: list[dict], terms: list[list[str]], vectors: np.ndarray) -> "Collection":
+    def build(cls, name: str, rows: list[dict[str, Any]], terms: list[list[str]], vectors: np.ndarray) -> Collection:
         if not (len(rows) == len(terms) == len(vectors)):
             raise ValueError(f"collection {name}: {len(rows)} rows, {len(terms)} term lists, {len(vectors)} vectors")
         return cls(name, rows, BM25Index.build(terms), DenseIndex.build(vectors), vectors)
@@ -60,7 +69,7 @@ class Collection:
         np.save(folder / "vectors.npy", self.vectors, allow_pickle=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "Collection":
+    def load(cls, folder: Path) -> Collection:
         with (folder / "rows.jsonl").open(encoding="utf-8") as handle:
             rows = [json.loads(line) for line in handle]
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
@@ -80,7 +89,7 @@ class Expectation:
 
 
 def write_store(folder: Path, collections: list[Collection], manifest: Manifest,
-                extras: dict[str, dict] | None = None) -> None:
+                extras: dict[str, dict[str, Any]] | None = None) -> None:
     """Write into a temporary sibling, then swap it in: readers never see a half-written index.
 
     `extras` are small JSON documents stored beside the collections (name -> content).
@@ -140,10 +149,11 @@ def check_manifest(manifest: Manifest, expected: Expectation, folder: Path) -> N
                               details=differences)
 
 
-def read_extra(folder: Path, name: str) -> dict:
+def read_extra(folder: Path, name: str) -> dict[str, Any]:
     path = folder / f"{name}.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        extra: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return extra
     except (OSError, ValueError) as exc:
         raise IndexStaleError(f"the index in {folder} lacks a readable {path.name} ({exc}); {REBUILD}") from exc
 

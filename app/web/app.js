@@ -3,7 +3,8 @@
 "use strict";
 
 (function () {
-  const SCENARIO_NAMES = { size: "尺码", price: "价格", logistics: "物流", complaint: "投诉", other: "其他" };
+  // Scenario and platform names come from the server (GET /v1/vocabulary), never a copy here.
+  const scenarioNames = {};
   const TOP_K = 3;
   const TOKEN_KEY = "kefuToken";
   const PLATFORM_KEY = "kefuPlatform";
@@ -48,7 +49,7 @@
   }
 
   function scenarioName(label) {
-    return SCENARIO_NAMES[label] || String(label);
+    return scenarioNames[label] || String(label);
   }
 
   // Reply text with each 【…】 slot wrapped in <mark>, built from text nodes only.
@@ -198,6 +199,34 @@
     return detail ? lead + (lead.endsWith("：") ? "" : " ") + detail : lead;
   }
 
+  function authHeaders() {
+    const headers = { Accept: "application/json" };
+    const bearer = storage(TOKEN_KEY).trim();
+    if (bearer) headers.Authorization = "Bearer " + bearer;
+    return headers;
+  }
+
+  // The platform menu and scenario names, from the server. Asked again when the token changes,
+  // since a server with KEFU_API_TOKEN answers /v1 only with it.
+  async function loadVocabulary() {
+    try {
+      const response = await fetch("/v1/vocabulary", { headers: authHeaders() });
+      if (!response.ok) return;
+      const vocabulary = await response.json();
+      for (const scenario of vocabulary.scenarios) scenarioNames[scenario.id] = scenario.zh;
+      const chosen = storage(PLATFORM_KEY) || platform.value || vocabulary.default_platform;
+      platform.replaceChildren(...vocabulary.platforms.map((item) => {
+        const option = el("option", "", item.zh);
+        option.value = item.id;
+        return option;
+      }));
+      const known = vocabulary.platforms.some((item) => item.id === chosen);
+      platform.value = known ? chosen : vocabulary.default_platform;
+    } catch (err) {
+      // The panel still answers without it: the server's default platform, scenario ids as names.
+    }
+  }
+
   function setLoading(on) {
     send.disabled = on;
     send.textContent = on ? "生成中…" : "生成回复";
@@ -212,15 +241,15 @@
     clearError();
     setLoading(true);
 
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    const bearer = storage(TOKEN_KEY).trim();
-    if (bearer) headers.Authorization = "Bearer " + bearer;
+    const headers = authHeaders();
+    headers["Content-Type"] = "application/json";
     const payload = {
       message: message.value,
-      platform: platform.value,
       top_k: TOP_K,
       first_turn: firstTurn.checked,
     };
+    // Until the vocabulary has loaded there is no choice yet: the server's default platform applies.
+    if (platform.value) payload.platform = platform.value;
 
     try {
       const response = await fetch("/v1/reply", {
@@ -274,13 +303,15 @@
   firstTurn.addEventListener("change", refresh);
 
   token.value = storage(TOKEN_KEY);
-  token.addEventListener("change", () => storage(TOKEN_KEY, token.value.trim()));
+  token.addEventListener("change", () => {
+    storage(TOKEN_KEY, token.value.trim());
+    loadVocabulary();
+  });
   $("token-clear").addEventListener("click", () => {
     token.value = "";
     storage(TOKEN_KEY, "");
   });
 
-  const saved = storage(PLATFORM_KEY);
-  if ([...platform.options].some((option) => option.value === saved)) platform.value = saved;
+  loadVocabulary();
   message.focus();
 })();

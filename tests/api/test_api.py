@@ -12,9 +12,11 @@ import pytest
 
 import app.api
 from app.api import create_app
-from app.api.schemas import ReadyOut, ReplyOut, ScenarioOut, SearchOut
-from app.config import PLATFORMS, Settings
-from app.service import KefuService, ReplyRequest, Turn
+from app.api.schemas import ReadyOut, ReplyOut, ScenarioOut, SearchOut, VocabularyOut
+from app.config import Settings
+from app.replies import ReplyRequest, Turn
+from app.service import KefuService
+from app.vocabulary import PLATFORMS
 from tests.api import assert_error, running, wait_loaded
 from tests.conftest import CORPUS, REPO
 
@@ -317,7 +319,7 @@ def test_openapi_has_chinese_examples(client):
     assert "这件衣服170斤穿什么码" in text
     schema = response.json()
     assert set(schema["paths"]) == {"/v1/reply", "/v1/classify", "/v1/search", "/v1/inspect", "/v1/evaluate",
-                                    "/healthz", "/readyz"}
+                                    "/v1/vocabulary", "/healthz", "/readyz"}
     reply_body = schema["components"]["schemas"]["ReplyIn"]
     assert reply_body["examples"][0]["message"] == "这件衣服170斤穿什么码"
     assert reply_body["properties"]["platform"]["anyOf"][0]["enum"] == list(PLATFORMS)
@@ -325,6 +327,26 @@ def test_openapi_has_chinese_examples(client):
     assert schema["paths"]["/v1/reply"]["post"]["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorOut"}
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_every_v1_answer_has_a_response_model(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if path.startswith("/v1/"):
+                schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+                assert schema.get("$ref", "").startswith("#/components/schemas/"), (method, path, schema)
+
+
+def test_vocabulary_lists_scenarios_and_platforms_with_chinese_names(client):
+    from app.vocabulary import PLATFORM_NAMES_ZH, SCENARIO_NAMES_ZH, SCENARIOS
+
+    response = client.get("/v1/vocabulary")
+    assert response.status_code == 200
+    body = VocabularyOut.model_validate(response.json())
+    assert [(n.id, n.zh) for n in body.scenarios] == [(s, SCENARIO_NAMES_ZH[s]) for s in SCENARIOS]
+    assert [(n.id, n.zh) for n in body.platforms] == [(p, PLATFORM_NAMES_ZH[p]) for p in PLATFORMS]
+    assert body.default_platform == "taobao"
 
 
 def test_openapi_says_whether_the_token_is_needed(make_client):

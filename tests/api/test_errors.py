@@ -7,7 +7,7 @@ import json
 import anyio
 import pytest
 
-from app.api import MAX_BODY_BYTES, BodyLimit
+from app.api.middleware import MAX_BODY_BYTES, BodyLimit
 from app.errors import ConfigError, IndexStaleError
 from tests.api import assert_error
 

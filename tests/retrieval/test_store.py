@@ -2,9 +2,9 @@ import json
 
 import pytest
 
+from app.build import build_index
 from app.config import Settings
 from app.errors import IndexMissingError, IndexStaleError
-from app.indexing import build_index
 from app.retrieval.store import MANIFEST, SCHEMA_VERSION
 from app.service import KefuService
 

@@ -53,6 +53,8 @@ class Panel:
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.goto(base_url + "/")
+        # The platform menu comes from GET /v1/vocabulary; wait until the page has it.
+        page.wait_for_selector("[data-testid=platform] option", state="attached")
 
     def _dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)
@@ -118,6 +120,15 @@ def test_size_message_gives_three_copyable_replies(panel):
     # loaded CI machine once read the label before the write had finished).
     expect(panel.by("copy").first).to_have_text("已复制", timeout=5_000)
     assert panel.page.evaluate("navigator.clipboard.readText()") == data["replies"][0]["text"]
+
+
+def test_the_platform_menu_and_scenario_names_come_from_the_server(panel):
+    from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS
+
+    options = panel.by("platform").locator("option")
+    assert options.all_text_contents() == [PLATFORM_NAMES_ZH[name] for name in PLATFORMS]
+    assert [options.nth(i).get_attribute("value") for i in range(options.count())] == list(PLATFORMS)
+    assert panel.by("platform").input_value() == "taobao"  # the server's default platform
 
 
 def test_switching_to_jd_rewords_without_qin(panel):

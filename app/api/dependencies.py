@@ -1,37 +1,22 @@
-"""The HTTP endpoints: /v1 (reply, classify, search) behind the token, health probes and the side panel."""
+"""What every /v1 route depends on: UTF-8 JSON bodies, the bearer token, the settings, the loaded service."""
 
 from __future__ import annotations
 
 import hmac
 import json
-from pathlib import Path
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, Security
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.errors import ApiError
-from app.api.schemas import (
-    ClassifyIn,
-    ErrorOut,
-    EvaluateIn,
-    HealthOut,
-    InspectIn,
-    ReadyOut,
-    ReplyIn,
-    ReplyOut,
-    ScenarioOut,
-    SearchIn,
-    SearchOut,
-)
-from app.batch import evaluate
+from app.api.schemas import ErrorOut
 from app.config import Settings
-from app.evaluation import parse_records
 from app.service import KefuService
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in {
         400: "body not valid UTF-8",
@@ -125,82 +110,3 @@ def check_length(field: str, text: str, limit: int) -> None:
                        f"the {field} is {len(text):,} characters; the limit is {limit:,} (KEFU_MAX_MESSAGE_CHARS). "
                        "Paste only the buyer's question.",
                        [{"field": field, "length": len(text), "limit": limit}])
-
-
-v1 = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(authorize)], responses=_ERRORS)
-
-
-# Plain `def` routes: FastAPI runs them in its threadpool, so a CPU-bound encoding never blocks
-# the event loop that answers /healthz and /readyz.
-@v1.post("/reply", response_model=ReplyOut, tags=["replies"], summary="Suggested replies for a buyer message")
-def reply(body: ReplyIn, service: KefuService = Depends(ready_service),
-          settings: Settings = Depends(current_settings)) -> Response:
-    """The buyer's scenario and the best template replies, etiquette applied; the same JSON as
-    `kefu reply --json`."""
-    check_length("message", body.message, settings.max_message_chars)
-    result = service.reply(body.to_request(settings.default_platform))
-    return JSONResponse(result.as_dict())
-
-
-@v1.post("/classify", response_model=ScenarioOut, tags=["replies"], summary="The scenario of a buyer message")
-def classify(body: ClassifyIn, service: KefuService = Depends(ready_service),
-             settings: Settings = Depends(current_settings)) -> Response:
-    check_length("message", body.message, settings.max_message_chars)
-    return JSONResponse(service.classify(body.message).as_dict())
-
-
-@v1.post("/search", response_model=SearchOut, tags=["replies"], summary="Templates and handbook passages for a query")
-def search(body: SearchIn, service: KefuService = Depends(ready_service),
-           settings: Settings = Depends(current_settings)) -> Response:
-    check_length("query", body.query, settings.max_message_chars)
-    return JSONResponse({"results": service.search(body.query, body.top_k).as_records()})
-
-
-@v1.post("/inspect", tags=["quality"], summary="Quality inspection (质检) of an agent's reply")
-def inspect(body: InspectIn, service: KefuService = Depends(ready_service),
-            settings: Settings = Depends(current_settings)) -> Response:
-    """`ok`, a 0-100 score and findings [{rule, severity, detail, span}]; the same as `kefu inspect --json`."""
-    check_length("message", body.message, settings.max_message_chars)
-    item = (body.message, body.reply, body.platform or settings.default_platform, body.first_turn)
-    return JSONResponse(service.inspect_many([item])[0].as_dict())
-
-
-@v1.post("/evaluate", tags=["quality"], summary="Batch evaluation: the same summary as `kefu eval --json`")
-def evaluate_cases(body: EvaluateIn, service: KefuService = Depends(ready_service)) -> Response:
-    parsed = parse_records(body.cases)
-    summary, _ = evaluate(service, parsed)
-    return JSONResponse(summary)
-
-
-probes = APIRouter(tags=["health"])
-
-
-@probes.get("/healthz", response_model=HealthOut, summary="The process is up")
-async def healthz() -> dict:
-    return {"status": "ok"}
-
-
-@probes.get("/readyz", response_model=ReadyOut, responses={503: _ERRORS[503]},
-            summary="The index and model are loaded and /v1 answers")
-async def readyz(request: Request) -> dict:
-    loader = request.app.state.loader
-    service = loader.require()
-    retriever = service.retriever
-    return {
-        "status": "ready",
-        "model": retriever.embedder.model_id,
-        "counts": {"passages": len(retriever.passages.rows), "examples": len(retriever.examples.rows),
-                   "templates": len(retriever.templates)},
-        "load_seconds": round(loader.load_seconds, 2),
-    }
-
-
-pages = APIRouter(include_in_schema=False)
-
-
-@pages.get("/")
-async def side_panel(request: Request) -> Response:
-    index: Path = request.app.state.web_dir / "index.html"
-    if not index.is_file():
-        raise ApiError(404, "not_found", "the side panel is not installed on this server; the API is at /docs")
-    return FileResponse(index, media_type="text/html; charset=utf-8")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
-from app.corpus import SCENARIOS
+from app.vocabulary import SCENARIOS
 
 # Clause boundaries for messages that raise two matters ("偏小了能换吗,运费谁出").
 _CLAUSES = re.compile(r"[,，。.!！?？;；~～\s]+|(?:还有|另外|顺便问下|顺便问一下|对了)")
@@ -129,7 +130,7 @@ class ScenarioClassifier:
         best, confidence = SCENARIOS[order[0]], float(probabilities[order[0]])
         scores = {name: float(p) for name, p in zip(SCENARIOS, probabilities)}
         nearest = np.argsort(-similarities)[:3]
-        evidence = {
+        evidence: dict[str, Any] = {
             "nearest": [
                 {"text": self._texts[i], "scenario": SCENARIOS[self._labels[i]], "similarity": round(float(similarities[i]), 4)}
                 for i in nearest

@@ -200,7 +200,7 @@ def _tensor(model: _E5Model, name: str, shape: tuple[int, ...], dtype: type) -> 
     if not quantized:
         return np.frombuffer(raw, "<f4").reshape(shape).astype(dtype)
     blocks = np.frombuffer(raw, _Q4_BLOCK)
-    out = np.empty((len(blocks), _QK), dtype)
+    out: np.ndarray = np.empty((len(blocks), _QK), dtype)
     step = 1 << 18  # blocks per chunk: bounds the fp32 scratch for the 96M-weight embedding matrix
     for start in range(0, len(blocks), step):
         chunk = blocks[start : start + step]

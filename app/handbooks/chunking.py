@@ -7,7 +7,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from app.cleaning import UNMARKED_HEADING, CleanDocument, heading_label, heading_level
+from app.handbooks.cleaning import CleanDocument
+from app.handbooks.headings import UNMARKED_HEADING, heading_label, heading_level
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def _sections(lines: list[_Line]) -> list[_Section]:
             opening = True
         else:
             opening = False
-        level = heading_level(line.text)
+        level: float | None = heading_level(line.text)
         if level is None:
             current.append(line)
             previous_heading = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
-from app.corpus import SCENARIO_NAMES_ZH as NAMES
-from app.corpus import SCENARIOS
+from app.vocabulary import SCENARIO_NAMES_ZH as NAMES
+from app.vocabulary import SCENARIOS
+
 WORST = 25
 
 

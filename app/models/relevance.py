@@ -16,8 +16,8 @@ The coefficients are stored in the index (relevance.json), so loading costs noth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class RelevanceModel:
     bias: float
 
     @classmethod
-    def fit(cls, messages: np.ndarray, replies: np.ndarray, answers: Sequence[bool]) -> "RelevanceModel":
+    def fit(cls, messages: np.ndarray, replies: np.ndarray, answers: Sequence[bool] | np.ndarray) -> RelevanceModel:
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
@@ -64,7 +64,7 @@ class RelevanceModel:
         return {"weights": [round(float(w), 7) for w in self.weights], "bias": self.bias}
 
     @classmethod
-    def from_json(cls, data: dict, dimension: int) -> "RelevanceModel":
+    def from_json(cls, data: dict, dimension: int) -> RelevanceModel:
         weights = np.asarray(data["weights"], dtype=np.float64)
         if weights.shape != (2 * dimension + 1,):
             raise ValueError(f"relevance weights have shape {weights.shape}, expected ({2 * dimension + 1},)")
@@ -82,13 +82,13 @@ def training_pairs(
     answers of other groups (a template's topic, a tone message's own id) drawn at random."""
     if not (len(questions) == len(answers) == len(groups)):
         raise ValueError("one answer and one group per question")
-    groups = np.asarray(groups)
-    if len(set(groups.tolist())) < 2:
+    group_of = np.asarray(groups)
+    if len(set(group_of.tolist())) < 2:
         raise ValueError("non-answers need at least two groups")
     rng = np.random.default_rng(seed)
     rows, replies, labels = [], [], []
     for i in range(len(questions)):
-        others = np.flatnonzero(groups != groups[i])
+        others = np.flatnonzero(group_of != group_of[i])
         picks = rng.choice(others, size=min(NEGATIVES_PER_ANSWER, len(others)), replace=False)
         rows += [i] * (1 + len(picks))
         replies += [i, *picks.tolist()]

@@ -1,36 +1,44 @@
-"""`kefu build`: handbooks and script library -> cleaned passages -> BM25 + FAISS collections."""
+"""`kefu build` (build time): handbooks and script library -> cleaned passages -> BM25 + FAISS collections,
+and the classifier's calibration and the relevance model fitted; also what a built index must match."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from app import __version__
-from app.chunking import split_passages
-from app.cleaning import clean_handbook, normalize_text
 from app.config import Settings
 from app.corpus import (
     SCENARIO_BANK,
     STOPWORDS,
     TONE_EXAMPLES,
     USERDICT,
+    Template,
     corpus_fingerprint,
     handbook_paths,
+    load_handbook_profiles,
     load_labelled,
     load_templates,
 )
-from app.embedding import Embedder, load_embedder, prepare_default_model
 from app.errors import CorpusError, IndexError_
-from app.relevance import RelevanceModel, training_pairs
-from app.scenarios import fit_temperature
-from app.tone import load_tone_examples
+from app.handbooks.chunking import split_passages
+from app.handbooks.cleaning import CleaningProfile, clean_handbook
+from app.models.classifier import fit_temperature
+from app.models.embedding import Embedder, load_embedder, prepare_default_model
+from app.models.relevance import RelevanceModel, training_pairs
+from app.models.tone import load_tone_examples
 from app.retrieval.store import (
+    BANK,
+    EXAMPLES,
+    PASSAGES,
+    REPLIES,
     SCHEMA_VERSION,
+    TONE,
     Collection,
     Expectation,
     Manifest,
@@ -38,16 +46,11 @@ from app.retrieval.store import (
     read_manifest,
     write_store,
 )
-from app.tokenizer import ShopTokenizer
+from app.retrieval.tokenizer import ShopTokenizer
+from app.text import normalize_text
 
 Progress = Callable[[str], None]
 
-PASSAGES = "passages"
-EXAMPLES = "examples"
-REPLIES = "replies"
-BANK = "bank"
-TONE = "tone"
-COLLECTIONS = (PASSAGES, EXAMPLES, REPLIES, BANK, TONE)
 CALIBRATION = "calibration"
 RELEVANCE = "relevance"
 
@@ -79,7 +82,7 @@ def expectation(settings: Settings, embedder: Embedder, tokenizer: ShopTokenizer
     )
 
 
-def training_set(collections: dict[str, Collection], templates) -> tuple[list[str], list[str], np.ndarray]:
+def training_set(collections: dict[str, Collection], templates: Sequence[Template]) -> tuple[list[str], list[str], np.ndarray]:
     """The classifier's labelled messages: the scenario bank plus every template's example questions."""
     scenario_of = {t.id: t.scenario for t in templates}
     bank, examples = collections[BANK], collections[EXAMPLES]
@@ -88,9 +91,9 @@ def training_set(collections: dict[str, Collection], templates) -> tuple[list[st
     return texts, labels, np.vstack([bank.vectors, examples.vectors])
 
 
-def fit_relevance(collections: dict[str, Collection], templates, tone_questions: np.ndarray) -> RelevanceModel:
+def fit_relevance(collections: dict[str, Collection], templates: Sequence[Template], tone_questions: np.ndarray) -> RelevanceModel:
     """The relevance model from the template examples with their replies and the tone file's
-    messages with theirs (app/relevance.py); non-answers come from other topics or messages."""
+    messages with theirs (app/models/relevance.py); non-answers come from other topics or messages."""
     examples, tone = collections[EXAMPLES], collections[TONE]
     reply_of = {row["template_id"]: vector for row, vector in zip(collections[REPLIES].rows, collections[REPLIES].vectors)}
     topic_of = {t.id: t.topic for t in templates}
@@ -128,12 +131,13 @@ def build_index(
 
     progress("cleaning handbooks")
     passages = []
+    profiles = load_handbook_profiles(corpus_dir)
     for path in handbook_paths(corpus_dir):
         try:
             raw = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise CorpusError(f"handbook {path} is not UTF-8: {exc}") from exc
-        passages.extend(split_passages(clean_handbook(path.name, raw)))
+        passages.extend(split_passages(clean_handbook(path.name, raw, profiles.get(path.name, CleaningProfile()))))
     templates = load_templates(corpus_dir)
     bank = load_labelled(corpus_dir / SCENARIO_BANK)
     tone_messages, tone_replies, tone_labels = load_tone_examples(corpus_dir / TONE_EXAMPLES)
@@ -190,7 +194,7 @@ def build_index(
         corpus_hash=expected.corpus_hash,
         userdict_hash=expected.userdict_hash,
         counts=counts,
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         build_seconds=seconds,
         kefu_version=__version__,
     )

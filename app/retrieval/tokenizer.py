@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import tempfile
 from pathlib import Path
@@ -18,8 +17,6 @@ class ShopTokenizer:
     def __init__(self, userdict: Path, stopwords: Path) -> None:
         import jieba
 
-        # jieba logs "Building prefix dict..." at INFO to stderr on every instance.
-        logging.getLogger("jieba").setLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
         self._jieba.tmp_dir = tempfile.gettempdir()
         with userdict.open("rb") as handle:  # jieba leaves a path's file unclosed

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Callable, Sequence
 
-from app.evaluation import EvalCase, ParsedCases, percentile, score_rules, score_scenarios
+from app.evaluation.cases import EvalCase, ParsedCases
+from app.evaluation.metrics import percentile, score_rules, score_scenarios
 
 BATCH_SIZE = 64
 
@@ -20,7 +21,7 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """(summary, one record per evaluated case). Messages are encoded a batch at a time; a case's
     latency is its batch's wall time divided by the batch size (amortized, as a team lead's run sees it)."""
-    from app.service import ReplyRequest
+    from app.replies import ReplyRequest
 
     cases = parsed.cases
     records: list[dict] = []
@@ -34,7 +35,7 @@ def evaluate(
         )
         elapsed = time.perf_counter() - started
         latencies.extend([elapsed * 1000 / len(batch)] * len(batch))
-        records.extend(_record(case, result, inspection) for case, (result, inspection) in zip(batch, reviewed))
+        records.extend(_record(case, review.result, review.inspection) for case, review in zip(batch, reviewed))
         progress(min(start + batch_size, len(cases)), len(cases))
     return summarize(parsed, records, latencies), records
 
@@ -93,7 +94,11 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
                                     [r["inspection"]["rules"] for r in by_rule]) if by_rule else {},
         },
         "latency_ms": {
-            "p50": None if not latencies else round(percentile(latencies, 50), 2),
-            "p95": None if not latencies else round(percentile(latencies, 95), 2),
+            "p50": _rounded(percentile(latencies, 50)),
+            "p95": _rounded(percentile(latencies, 95)),
         },
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,60 @@
+"""ASGI middleware of the API: request bodies bounded before the app reads them."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import error_response
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413, by Content-Length and by what actually arrives.
+
+    The body is read here, before the app runs, so a client that sends no Content-Length (chunked)
+    or understates it is cut off at the limit, not after the app has buffered the lot.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client disconnected mid-body: nobody is left to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # later calls wait for http.disconnect, as usual
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "body_too_large",
+                                  f"the request body is over {self.limit:,} bytes; send one buyer message at a time",
+                                  [{"limit": self.limit}], headers={"Connection": "close"})
+        await response(scope, receive, send)

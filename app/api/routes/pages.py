@@ -1,0 +1,20 @@
+"""The side panel's page (GET /), outside the OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+
+from app.api.errors import ApiError
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/")
+async def side_panel(request: Request) -> Response:
+    index: Path = request.app.state.web_dir / "index.html"
+    if not index.is_file():
+        raise ApiError(404, "not_found", "the side panel is not installed on this server; the API is at /docs")
+    return FileResponse(index, media_type="text/html; charset=utf-8")

@@ -1,0 +1,32 @@
+"""Health probes: /healthz (the process is up) and /readyz (the service is loaded)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from app.api.dependencies import ERROR_RESPONSES
+from app.api.schemas import HealthOut, ReadyOut
+
+probes = APIRouter(tags=["health"])
+
+
+@probes.get("/healthz", response_model=HealthOut, summary="The process is up")
+async def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@probes.get("/readyz", response_model=ReadyOut, responses={503: ERROR_RESPONSES[503]},
+            summary="The index and model are loaded and /v1 answers")
+async def readyz(request: Request) -> dict[str, Any]:
+    loader = request.app.state.loader
+    info = loader.require().info()
+    return {
+        "status": "ready",
+        "model": info.model,
+        "counts": {"passages": info.passages, "examples": info.examples, "templates": info.templates},
+        "load_seconds": round(loader.load_seconds, 2),
+    }
+
+

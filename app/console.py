@@ -1,0 +1,22 @@
+"""What kefu's own entry points (the `kefu` command and the server) set up before any work: quiet libraries.
+
+Library code changes no process-wide state; the entry points own the process, so they decide here
+that jieba's dictionary chatter and the weight-loading bars stay out of stderr and the server's log,
+and that nothing looks for a model hub unless the user asked for one (HF_HUB_OFFLINE=0).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def quiet_libraries() -> None:
+    # jieba logs "Building prefix dict..." at DEBUG through its own stderr handler.
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    # Read by huggingface_hub (and transformers through it) when they are first imported.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+__all__ = ["quiet_libraries"]

@@ -1,0 +1,139 @@
+"""Evaluation cases: JSONL/CSV lines (or API records) parsed into cases, bad lines kept with their number. Pure."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from app.inspection.results import RULES
+from app.vocabulary import PLATFORMS, SCENARIOS
+
+LIST_COLUMNS = ("also", "expect")  # columns holding a list of names
+MAX_CASE_CHARS = 20_000  # longer lines are someone's file pasted by mistake, not a buyer message
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    line: int
+    message: str
+    scenario: str | None = None
+    also: tuple[str, ...] = ()
+    reply: str | None = None
+    platform: str = "taobao"
+    first_turn: bool = True
+    ok: bool | None = None
+    id: str | None = None
+    expect: tuple[str, ...] | None = None  # the inspection rules a human says `reply` breaks
+
+
+@dataclass(frozen=True)
+class Skipped:
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParsedCases:
+    cases: tuple[EvalCase, ...]
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.cases) + len(self.skipped)
+
+
+def parse_jsonl(lines: Iterable[str], *, default_platform: str = "taobao") -> ParsedCases:
+    """Cases from JSON Lines; a line without `platform` is for `default_platform` (the shop's setting)."""
+    cases: list[EvalCase] = []
+    skipped: list[Skipped] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            skipped.append(Skipped(number, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        _add(record, number, cases, skipped, default_platform)
+    return ParsedCases(tuple(cases), tuple(skipped))
+
+
+def parse_csv(text: str, *, default_platform: str = "taobao") -> ParsedCases:
+    cases: list[EvalCase] = []
+    skipped: list[Skipped] = []
+    reader = csv.DictReader(text.splitlines())
+    for record in reader:
+        number = reader.line_num
+        record = {key: value for key, value in record.items() if key is not None and value not in (None, "")}
+        for column in LIST_COLUMNS:
+            if column in record:  # a list in one cell: "size|price" or "size,price"
+                record[column] = [part.strip() for part in record[column].replace("|", ",").split(",") if part.strip()]
+        _add(record, number, cases, skipped, default_platform)
+    return ParsedCases(tuple(cases), tuple(skipped))
+
+
+def parse_records(records: Sequence[object], *, default_platform: str = "taobao") -> ParsedCases:
+    """Cases given as already-decoded objects (the HTTP API); "line" is the 1-based position."""
+    cases: list[EvalCase] = []
+    skipped: list[Skipped] = []
+    for number, record in enumerate(records, start=1):
+        _add(record, number, cases, skipped, default_platform)
+    return ParsedCases(tuple(cases), tuple(skipped))
+
+
+def _add(record: object, number: int, cases: list[EvalCase], skipped: list[Skipped], default_platform: str) -> None:
+    try:
+        cases.append(_case(record, number, default_platform))
+    except ValueError as exc:
+        skipped.append(Skipped(number, str(exc)))
+
+
+def _case(record: object, number: int, default_platform: str) -> EvalCase:
+    if not isinstance(record, dict):
+        raise ValueError("a case must be a JSON object")
+    message = record.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise ValueError("missing or empty `message`")
+    if len(message) > MAX_CASE_CHARS:
+        raise ValueError(f"`message` is {len(message)} characters; at most {MAX_CASE_CHARS}")
+    scenario = record.get("scenario")
+    if scenario is not None and scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
+    also = record.get("also") or []
+    if isinstance(also, str):
+        also = [also]
+    if not isinstance(also, list) or any(label not in SCENARIOS for label in also):
+        raise ValueError(f"`also` must list scenarios among {', '.join(SCENARIOS)}")
+    platform = record.get("platform") or default_platform
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}; valid: {', '.join(PLATFORMS)}")
+    reply = record.get("reply")
+    if reply is not None and not isinstance(reply, str):
+        raise ValueError("`reply` must be text")
+    expect = record.get("expect")
+    if isinstance(expect, str):
+        expect = [expect]
+    if expect is not None and (not isinstance(expect, list) or any(rule not in RULES for rule in expect)):
+        raise ValueError(f"`expect` must list inspection rules among {', '.join(RULES)}")
+    return EvalCase(
+        line=number,
+        message=message,
+        scenario=scenario,
+        also=tuple(also),
+        reply=reply,
+        platform=platform,
+        first_turn=_boolean(record.get("first_turn", True), "first_turn"),
+        ok=None if record.get("ok") is None else _boolean(record["ok"], "ok"),
+        id=None if record.get("id") is None else str(record["id"]),
+        expect=None if expect is None else tuple(expect),
+    )
+
+
+def _boolean(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "false", "0", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    raise ValueError(f"`{name}` must be true or false, got {value!r}")

@@ -1,0 +1,1 @@
+"""Handbooks (build time): repair, cleaning by profile, headings and chunking into passages."""

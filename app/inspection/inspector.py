@@ -1,0 +1,242 @@
+"""ReplyInspector: quality inspection (质检) of an agent's reply to a buyer message -> findings and a score.
+
+The rules are data (corpus/inspection_rules.yaml, plus the etiquette the reply generator applies,
+corpus/etiquette.yaml). The inspector is pure: no model and no I/O after loading. The caller may
+pass what needs a model: the classifier's scenario for the message, the probability that the reply
+answers it (app/models/relevance.py).
+
+Conventions (docs in the YAML say why each word list looks the way it does):
+- ok: no finding at all. Every rule is a fault a strict team lead fails the reply for; severity and
+  penalty only weigh the score.
+- score: 100 minus the penalty of every rule broken, each rule counted once, never below 0.
+- greeting is checked on a first turn only. A too-short reply gets too_short, the content rules
+  (rude, jd_qin, placeholder, absolute, shouting) and polite (a bare "嗯" has no 您/请 either);
+  the rules about what a complete reply holds (greeting, closing, no_apology, relevance) are not
+  checked on it.
+- rude has two halves: words rude anywhere, and curt cues (没办法, 你自己去问吧) that are rude only
+  in a cold register, a reply with no 您, 请, 亲 or apology to soften them. A third, semantic signal
+  is the caller's: the ToneModel's rudeness probability (app/models/tone.py), which adds a rude finding
+  (span None) at or above rude.tone_threshold when the word lists found nothing and the reply is
+  not too short to judge by its tone.
+- no_apology: an apology is owed (unless the caller's flag says otherwise) as the etiquette says
+  (app/etiquette.py): when a complaint or logistics message states a problem in words the lists
+  know ("都五天了还没到" is logistics), and on any other complaint-scenario message that is not an
+  inquiry: "吹风机冒烟了" is owed one, "怎么退货" and "能退吗" are not.
+- relevance has three signals: the caller's probability that the reply answers the message
+  (app/models/relevance.py), a reply talking about another scenario's matters, and a sales pitch where
+  the buyer asked about something else.
+- spans are character offsets into the reply as given; absence findings have span None.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from app.errors import InputError
+from app.etiquette import Etiquette
+from app.inspection.results import RULES, SEVERITIES, Finding, Inspection, RuleName
+from app.inspection.rules import InspectionRules, RuleSpec
+from app.lexicon import Hit, matchable, overlap
+from app.vocabulary import SCENARIOS
+
+# For each scenario whose replies have a vocabulary of their own, the scenarios a reply to it
+# clearly talks about instead when it has none of its own cues. A reply to a complaint often speaks
+# of couriers and sizes (补发, 换一码), so only a sales pitch marks it as off the point.
+OFF_TOPIC: dict[str, tuple[str, ...]] = {
+    "size": ("price", "logistics"),
+    "price": ("size", "logistics"),
+    "logistics": ("size", "price"),
+    "complaint": ("price",),
+}
+# Order that breaks ties when guessing a message's scenario: a return because of fit is size
+# (docs/data-formats.md); otherwise an apology nobody needed costs less than a missing one.
+GUESS_ORDER: tuple[str, ...] = ("size", "complaint", "price", "logistics")
+_COUNTED = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
+_BRACKET = re.compile(r"【([^【】\n]{0,20})】")
+
+
+class ReplyInspector:
+    def __init__(self, rules: InspectionRules) -> None:
+        self.rules = rules
+        # OpenCC reads its dictionaries on first use; do it here so inspect() never touches the disk.
+        matchable("測試")
+
+    @classmethod
+    def load(cls, corpus_dir: Path, etiquette: Etiquette | None = None) -> ReplyInspector:
+        """The inspector over the corpus's rules; pass the Etiquette when the caller has it loaded."""
+        return cls(InspectionRules.load(corpus_dir, etiquette or Etiquette.load(corpus_dir)))
+
+    def inspect(
+        self,
+        message: str,
+        reply: str,
+        *,
+        platform: str = "taobao",
+        first_turn: bool = True,
+        scenario: str | None = None,
+        complaint: bool | None = None,
+        relevance: float | None = None,
+        rudeness: float | None = None,
+    ) -> Inspection:
+        """Inspect one reply.
+
+        scenario: the message's scenario as the classifier predicted it; None guesses it from the
+        message's words (scenario_cues). complaint: overrides "scenario is complaint and the
+        message states a problem" for the apology rule. relevance: the caller's probability that the
+        reply answers the message (app/models/relevance.py); None skips that half of the relevance rule. rudeness: the ToneModel's
+        probability that the reply is rude (app/models/tone.py); None skips the semantic half of rude.
+        """
+        rules = self.rules
+        self._check(message, reply, platform, scenario, relevance, rudeness)
+        text = matchable(reply)
+        findings: list[Finding] = []
+
+        short = len(_COUNTED.findall(text)) < rules.min_chars
+        rude = self._found("rude", reply, self._rude(text))
+        # The tone model learnt from whole replies; on "稍等" or "嗯嗯" its score means nothing.
+        if not rude and not short and rudeness is not None and rudeness >= rules.tone_threshold:
+            spec = rules.specs["rude"]
+            rude.append(Finding("rude", spec.severity, f"语气生硬/不耐烦（语义模型 {rudeness:.2f}）", None))
+        findings += rude
+        if not rules.etiquette.platforms[platform].allows_qin:
+            findings += self._found("jd_qin", reply, self._find("jd_qin", text))
+        findings += self._found("placeholder", reply, self._placeholders(text))
+        findings += self._found("absolute", reply, self._find("absolute", text))
+        findings += self._found("shouting", reply, self._find("shouting", text))
+
+        if not self._find("polite", text):
+            findings.append(self._missing("polite"))
+        if short:
+            findings.append(self._missing("too_short"))
+        else:
+            topic = scenario if scenario is not None else self.guess_scenario(message)
+            owed = complaint if complaint is not None else rules.etiquette.owes_apology(message, topic)
+            if owed and not rules.etiquette.apology.find(text):
+                findings.append(self._missing("no_apology"))
+            off_topic = self._relevance(message, reply, text, topic, relevance)
+            if off_topic is not None:
+                findings.append(off_topic)
+            if first_turn and not self._greets(text):
+                findings.append(self._missing("greeting"))
+            if not self._closes(text):
+                findings.append(self._missing("closing"))
+
+        findings.sort(key=lambda f: (SEVERITIES.index(f.severity), RULES.index(f.rule), f.span or (-1, -1)))
+        broken = {finding.rule for finding in findings}
+        score = max(0, 100 - sum(rules.specs[rule].penalty for rule in broken))
+        return Inspection(ok=not findings, score=score, findings=tuple(findings))
+
+    def guess_scenario(self, message: str) -> str | None:
+        """The scenario with the most different cue words in the message; None when there are none."""
+        text = matchable(message or "")
+        counts = {
+            name: len({hit.text.lower() for hit in cues.lexicon.find(text)})
+            for name, cues in self.rules.cues.items()
+        }
+        best = max(counts.values(), default=0)
+        if best == 0:
+            return None
+        return next(name for name in GUESS_ORDER if counts.get(name) == best)
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def _check(self, message: object, reply: object, platform: str, scenario: str | None,
+               relevance: float | None, rudeness: float | None = None) -> None:
+        if not isinstance(message, str) or not isinstance(reply, str):
+            raise InputError("the message and the reply must be text")
+        platforms = self.rules.etiquette.platforms
+        if platform not in platforms:
+            raise InputError(f"unknown platform {platform!r}; valid platforms: {', '.join(platforms)}")
+        if scenario is not None and scenario not in SCENARIOS:
+            raise InputError(f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
+        if relevance is not None and not (isinstance(relevance, (int, float)) and 0.0 <= relevance <= 1.0):
+            raise InputError(f"relevance must be a probability between 0 and 1, got {relevance!r}")
+        if rudeness is not None and not (isinstance(rudeness, (int, float)) and 0.0 <= rudeness <= 1.0):
+            raise InputError(f"rudeness must be a probability between 0 and 1, got {rudeness!r}")
+
+    def _find(self, rule: str, text: str) -> tuple[Hit, ...]:
+        return self.rules.specs[rule].lexicon.find(text)
+
+    def _rude(self, text: str) -> tuple[Hit, ...]:
+        """Words rude anywhere, then curt cues in a cold register where they add a new span."""
+        hits = self._find("rude", text)
+        curt = [hit for hit in self.rules.cold.find(text) if not any(overlap(hit, other) for other in hits)]
+        return tuple(sorted((*hits, *curt), key=lambda hit: hit.start))
+
+    def _placeholders(self, text: str) -> tuple[Hit, ...]:
+        hits = list(self._find("placeholder", text))
+        brackets = self.rules.brackets
+        for match in _BRACKET.finditer(text):
+            inside_hit = any(hit.start <= match.start() < hit.end for hit in hits)
+            if not inside_hit and brackets.is_placeholder(match.group(), match.group(1)):
+                hits.append(Hit(match.start(), match.end(), match.group()))
+        return tuple(sorted(hits, key=lambda hit: hit.start))
+
+    def _greets(self, text: str) -> bool:
+        window = self.rules.specs["greeting"].window or 0
+        start = len(text) - len(text.lstrip())
+        return any(hit.start < start + window for hit in self._find("greeting", text))
+
+    def _closes(self, text: str) -> bool:
+        window = self.rules.specs["closing"].window or 0
+        end = len(text.rstrip())
+        # In the last `window` characters and in the second half: 感谢您的耐心等待 opening a short
+        # reply thanks the buyer for waiting; it does not see them off.
+        return any(hit.end > end - window and hit.start >= end // 2 for hit in self._find("closing", text))
+
+    def _relevance(self, message: str, reply: str, text: str, topic: str | None,
+                   answer_probability: float | None) -> Finding | None:
+        rules = self.rules
+        reasons: list[str] = []
+        span = None
+        if answer_probability is not None and answer_probability < rules.min_answer_probability:
+            reasons.append(f"语义上不像在回答这条消息（相关度 {answer_probability:.2f}，低于 {rules.min_answer_probability:.2f}）")
+        if topic in OFF_TOPIC and not self._on_topic(text, topic):
+            others = OFF_TOPIC[topic]
+            found = {name: rules.cues[name].lexicon.find(text) for name in others}
+            distinct = {name: {hit.text.lower() for hit in hits} for name, hits in found.items()}
+            other = max(others, key=lambda name: (len(distinct[name]), -others.index(name)))
+            if len(distinct[other]) >= rules.min_cues:
+                first = found[other][0]
+                span = (first.start, first.end)
+                words = "、".join(dict.fromkeys(reply[h.start : h.end] for h in found[other]))
+                reasons.append(f"买家问的是{rules.cues[topic].label}，回复却在说{rules.cues[other].label}（{words}）")
+        answered = topic is not None and topic in rules.cues and bool(rules.cues[topic].lexicon.find(text))
+        if topic != "price" and not answered and not rules.cues["price"].lexicon.find(matchable(message)):
+            # A sales pitch in place of an answer: the buyer asked about anything but price, and
+            # the reply says nothing of what they asked about (an apology alone does not count).
+            pitch = rules.pitch.find(text)
+            pitched = list(dict.fromkeys(reply[h.start : h.end] for h in pitch))
+            if len({word.lower() for word in pitched}) >= rules.min_cues:
+                span = span or (pitch[0].start, pitch[0].end)
+                reasons.append(f"回复在推销（{'、'.join(pitched)}），买家并没有问价格优惠")
+        if not reasons:
+            return None
+        spec = rules.specs["relevance"]
+        return Finding("relevance", spec.severity, self._detail(spec, why="：" + "；".join(reasons)), span)
+
+    def _on_topic(self, text: str, topic: str) -> bool:
+        if self.rules.cues[topic].lexicon.find(text):
+            return True
+        # An apology answers a complaint even when it names nothing that went wrong.
+        return topic == "complaint" and bool(self.rules.etiquette.apology.find(text))
+
+    # -- findings ------------------------------------------------------------------------------
+
+    def _found(self, rule: RuleName, reply: str, hits: tuple[Hit, ...]) -> list[Finding]:
+        spec = self.rules.specs[rule]
+        return [
+            Finding(rule, spec.severity, self._detail(spec, word=reply[hit.start : hit.end]), (hit.start, hit.end))
+            for hit in hits[: self.rules.max_findings_per_rule]
+        ]
+
+    def _missing(self, rule: RuleName) -> Finding:
+        spec = self.rules.specs[rule]
+        return Finding(rule, spec.severity, self._detail(spec), None)
+
+    def _detail(self, spec: RuleSpec, *, word: str = "", why: str = "") -> str:
+        return spec.detail.format(word=word, why=why, min_chars=self.rules.min_chars)
+
+
+__all__ = ["GUESS_ORDER", "OFF_TOPIC", "ReplyInspector"]

@@ -1,0 +1,1 @@
+"""Understanding a buyer message beyond its scenario (what replies must respect)."""

@@ -1,0 +1,51 @@
+"""The public Python API: `app.__all__` is pinned, every name resolves, and importing app stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+PUBLIC = [
+    "__version__",
+    "KefuService", "ServiceInfo", "Settings",
+    "ReplyRequest", "ReplyResult", "SuggestedReply", "Turn", "InspectionRequest", "Review",
+    "ScenarioPrediction", "Inspection", "Finding",
+    "KefuError", "ConfigError", "CorpusError", "ModelError", "IndexError_", "IndexMissingError",
+    "IndexStaleError", "InputError",
+    "SCENARIOS", "PLATFORMS",
+]
+
+
+def test_the_public_names_are_pinned():
+    assert app.__all__ == PUBLIC
+
+
+def test_every_public_name_resolves_to_its_defining_module():
+    from app.errors import KefuError
+    from app.service import KefuService
+
+    for name in PUBLIC:
+        assert getattr(app, name) is not None
+    assert app.KefuService is KefuService
+    assert issubclass(app.InputError, KefuError)
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    try:
+        app.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("app.NoSuchThing resolved")
+
+
+def test_importing_app_and_the_cli_loads_no_heavy_library():
+    code = ("import sys, app, app.cli; "
+            "print(sorted(m for m in ('numpy', 'pydantic', 'torch', 'fastapi', 'jieba') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.stdout.strip() == "[]", result.stderr
