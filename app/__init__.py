@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "IndexMissingError": "app.errors",
     "IndexStaleError": "app.errors",
     "InputError": "app.errors",
+    "OverloadedError": "app.errors",
     "SCENARIOS": "app.vocabulary",
     "PLATFORMS": "app.vocabulary",
 }
@@ -49,7 +50,7 @@ __all__ = [
     "ReplyRequest", "ReplyResult", "SuggestedReply", "Turn", "InspectionRequest", "Review",
     "ScenarioPrediction", "Inspection", "Finding",
     "KefuError", "ConfigError", "CorpusError", "ModelError", "IndexError_", "IndexMissingError",
-    "IndexStaleError", "InputError",
+    "IndexStaleError", "InputError", "OverloadedError",
     "SCENARIOS", "PLATFORMS",
 ]
 assert set(__all__) == {"__version__", *_EXPORTS}
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         InputError,
         KefuError,
         ModelError,
+        OverloadedError,
     )
     from app.inspection.results import Finding, Inspection
     from app.models.classifier import ScenarioPrediction

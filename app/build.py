@@ -1,5 +1,6 @@
 """`kefu build` (build time): handbooks and script library -> cleaned passages -> BM25 + FAISS collections,
-and the classifier's calibration and the relevance model fitted; also what a built index must match."""
+and the scenario classifier (with its calibration), the tone model and the relevance model fitted; also what a
+built index must match."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ from app.corpus import (
 from app.errors import CorpusError, IndexError_
 from app.handbooks.chunking import split_passages
 from app.handbooks.cleaning import CleaningProfile, clean_handbook
-from app.models.classifier import fit_temperature
+from app.models.classifier import ScenarioClassifier, fit_temperature
 from app.models.embedding import Embedder, load_embedder, prepare_default_model
 from app.models.relevance import RelevanceModel, training_pairs
-from app.models.tone import load_tone_examples
+from app.models.tone import ToneModel, load_tone_examples
 from app.retrieval.store import (
     BANK,
     EXAMPLES,
@@ -53,6 +54,8 @@ Progress = Callable[[str], None]
 
 CALIBRATION = "calibration"
 RELEVANCE = "relevance"
+CLASSIFIER = "classifier"  # the scenario classifier's regressions and n-gram weights
+TONE_MODEL = "tone_model"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,12 @@ def training_set(collections: dict[str, Collection], templates: Sequence[Templat
     return texts, labels, np.vstack([bank.vectors, examples.vectors])
 
 
+def tone_set(collections: dict[str, Collection]) -> tuple[list[str], list[bool], np.ndarray]:
+    """The tone model's labelled replies: the tone collection."""
+    tone = collections[TONE]
+    return [row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors
+
+
 def fit_relevance(collections: dict[str, Collection], templates: Sequence[Template], tone_questions: np.ndarray) -> RelevanceModel:
     """The relevance model from the template examples with their replies and the tone file's
     messages with theirs (app/models/relevance.py); non-answers come from other topics or messages."""
@@ -117,8 +126,10 @@ def build_index(
     if embedder is None:
         if not settings.embedding_model:
             progress(f"preparing the embedding model in {settings.default_model_dir}")
-            converted = prepare_default_model(settings.default_model_dir, progress=progress)
-        embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size)
+            converted = prepare_default_model(settings.default_model_dir, progress=progress,
+                                              backend=settings.embedding_backend)
+        embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
+                                 backend=settings.embedding_backend)
     tokenizer = make_tokenizer(settings.corpus_dir)
     corpus_dir = settings.corpus_dir
     if not force:
@@ -178,6 +189,10 @@ def build_index(
     texts, labels, vectors = training_set(by_name, templates)
     calibration = {"temperature": fit_temperature(texts, labels, vectors), "folds": 5,
                    "training_messages": len(texts)}
+    progress("training the scenario classifier and the tone model")
+    # Its temperature is applied when the service loads it, from the calibration.
+    classifier = ScenarioClassifier.fit(texts, labels, vectors)
+    tone_model = ToneModel.fit(*tone_set(by_name))
 
     progress(f"training the relevance model (embedding {len(tone_messages)} tone messages)")
     tone_questions = embedder.encode([settings.query_prefix + normalize_text(m) for m in tone_messages])
@@ -200,5 +215,6 @@ def build_index(
     )
     progress(f"writing the index to {settings.store_dir}")
     write_store(settings.store_dir, collections, manifest,
-                extras={CALIBRATION: calibration, RELEVANCE: relevance.as_json()})
+                extras={CALIBRATION: calibration, RELEVANCE: relevance.as_json()},
+                models={CLASSIFIER: classifier.parameters(), TONE_MODEL: tone_model.parameters()})
     return BuildReport(settings.store_dir, counts, seconds, converted)

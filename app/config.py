@@ -29,11 +29,21 @@ class Settings(BaseSettings):
     embedding_model: str = ""
     # Where the default model is converted to; defaults to index/models/e5-small.
     model_dir: Path | None = None
+    # How the default model runs: "onnx" (int8, onnxruntime only: the serving default) or
+    # "sentence-transformers" (torch: the reference). A model named in embedding_model always
+    # runs through sentence-transformers. Switching makes the index stale (the model id differs).
+    embedding_backend: Literal["onnx", "sentence-transformers"] = "onnx"
     # e5 expects prefixes; short template questions are embedded like buyer messages (see docs/).
     query_prefix: str = "query: "
     example_prefix: str = "query: "
     passage_prefix: str = "passage: "
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    # Serving: how long a request waits for others to share its encoder call, how many texts may
+    # wait for the encoder before requests are refused with 503 (load shedding), and how many
+    # recent texts keep their vectors.
+    batch_window_ms: float = Field(default=4.0, ge=0, le=100)
+    max_pending_texts: int = Field(default=512, ge=1)
+    encoder_cache_size: int = Field(default=4096, ge=0)
 
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = Field(default=60, ge=1)

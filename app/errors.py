@@ -7,7 +7,8 @@
     ├── IndexError_                index         base for index problems
     │   ├── IndexMissingError      index_missing no index built yet
     │   └── IndexStaleError        index_stale   the index no longer matches corpus/model/settings
-    └── InputError                 invalid_input a buyer message or request is unusable
+    ├── InputError                 invalid_input a buyer message or request is unusable
+    └── OverloadedError            overloaded    too much work queued; retry after `retry_after` seconds
 
 The HTTP layer maps `code` to a status in one place; the CLI exits 1 on any KefuError.
 """
@@ -52,3 +53,11 @@ class IndexStaleError(IndexError_):
 
 class InputError(KefuError):
     code = "invalid_input"
+
+
+class OverloadedError(KefuError):
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details=[{"retry_after": retry_after}])
+        self.retry_after = retry_after

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.build import CALIBRATION, RELEVANCE, expectation, make_tokenizer, training_set
+from app.build import CALIBRATION, CLASSIFIER, RELEVANCE, TONE_MODEL, expectation, make_tokenizer, training_set
 from app.compose import ReplyComposer
 from app.config import Settings
 from app.corpus import load_templates
@@ -18,6 +17,7 @@ from app.inspection import Inspection, ReplyInspector
 from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
 from app.models.embedding import Embedder, load_embedder
 from app.models.relevance import RelevanceModel
+from app.models.serving import BatchSettings, EncoderCache, MicroBatcher
 from app.models.tone import ToneModel
 from app.replies import (
     InspectionRequest,
@@ -37,11 +37,11 @@ from app.retrieval.store import (
     PASSAGES,
     REBUILD,
     REPLIES,
-    TONE,
     check_manifest,
     load_collections,
     read_extra,
     read_manifest,
+    read_model,
 )
 from app.text import normalize_text
 from app.understanding.message import prepare_message
@@ -50,6 +50,20 @@ SUPPORT_PASSAGES = 2
 # Encoders see at most 512 tokens; a 5,000-character paste is classified on its opening, where
 # buyers state their matter, and segmented in full for BM25.
 MAX_ENCODED_CHARS = 480
+
+
+@dataclass(frozen=True)
+class _EmbeddedReplies:
+    texts: list[str]  # normalized, cut to what the encoder sees
+    vectors: list[np.ndarray | None]  # None for a reply with no text left
+
+
+@dataclass(frozen=True)
+class _Understood:
+    texts: list[str]  # the prepared messages
+    vectors: np.ndarray
+    predictions: list[ScenarioPrediction]
+    replies: _EmbeddedReplies
 
 
 @dataclass(frozen=True)
@@ -73,9 +87,6 @@ class KefuService:
         self.inspector = inspector
         self.tone = tone
         self.relevance = relevance
-        # The API calls one service from many threads. The rest of the path is read-only; the
-        # encoder is serialised because concurrent forwards only fight over the same cores.
-        self._encoder_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -91,8 +102,13 @@ class KefuService:
         tokenizer = make_tokenizer(settings.corpus_dir)
         if embedder is None:
             progress("loading the embedding model")
-            embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size)
+            embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
+                                     backend=settings.embedding_backend)
         check_manifest(manifest, expectation(settings, embedder, tokenizer), store)
+        # Concurrent requests share encoder calls; repeated texts skip them (app/models/serving.py).
+        embedder = EncoderCache(MicroBatcher(embedder, BatchSettings(
+            window_seconds=settings.batch_window_ms / 1000, max_batch=settings.embedding_batch_size,
+            max_pending=settings.max_pending_texts)), size=settings.encoder_cache_size)
         collections = load_collections(store, list(COLLECTIONS), progress)
         templates = load_templates(settings.corpus_dir)
         retriever = HybridRetriever(
@@ -109,12 +125,17 @@ class KefuService:
                 dense_weight=settings.dense_weight,
             ),
         )
-        progress("training the scenario classifier")
+        # Both were fitted at build time; loading them is reading arrays (nothing is trained here).
+        progress("loading the scenario classifier and the tone model")
         texts, labels, vectors = training_set(collections, templates)
         temperature = float(read_extra(store, CALIBRATION)["temperature"])
-        classifier = ScenarioClassifier(texts, labels, vectors, ClassifierSettings(temperature=temperature))
-        tone = collections[TONE]
-        tone_model = ToneModel([row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors)
+        try:
+            classifier = ScenarioClassifier.from_parameters(texts, labels, vectors, read_model(store, CLASSIFIER),
+                                                            ClassifierSettings(temperature=temperature))
+            tone_model = ToneModel.from_parameters(read_model(store, TONE_MODEL), embedder.dimension)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexStaleError(f"the scenario classifier or tone model in {store} is unreadable ({exc}); "
+                                  f"{REBUILD}") from exc
         # Rules load here, not on first use, so a malformed rules file stops the service at start;
         # the etiquette is loaded once and shared by the composer and the inspector.
         etiquette = Etiquette.load(settings.corpus_dir)
@@ -132,14 +153,14 @@ class KefuService:
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
         text = prepare_message(query, what="query")
-        return self.retriever.search(text, check_top_k(top_k), vector=self._encode([text]))
+        vectors, _ = self.retriever.encode_together([text[:MAX_ENCODED_CHARS]], [])
+        return self.retriever.search(text, check_top_k(top_k), vector=vectors)
 
     def classify(self, message: str) -> ScenarioPrediction:
         return self.classify_many([message])[0]
 
     def classify_many(self, messages: Sequence[str]) -> list[ScenarioPrediction]:
-        texts = [prepare_message(message) for message in messages]
-        return self._classify(texts, self._encode(texts))
+        return self._understand(messages).predictions
 
     def reply(self, request: ReplyRequest) -> ReplyResult:
         return self.reply_many([request])[0]
@@ -152,7 +173,8 @@ class KefuService:
         """Suggestions for every message and inspection of the agent's reply where there is one.
 
         What `reply_many` and `inspect_many` give one after the other, with each message encoded
-        and classified once (batch evaluation of an inspection set needs both).
+        and classified once: messages, their clauses and the agents' replies go to the encoder in
+        one call (batch evaluation of an inspection set needs both).
         """
         if len(agent_replies) != len(requests):
             raise InputError("one agent reply (or None) per request")
@@ -161,15 +183,17 @@ class KefuService:
             check_top_k(request.top_k)
             if reply is not None:
                 check_reply(reply)
-        texts, vectors, predictions = self._understand([request.message for request in requests])
-        results = [
-            self._reply(request, text, vector[None, :], prediction)
-            for request, text, vector, prediction in zip(requests, texts, vectors, predictions)
-        ]
         rows = [i for i, reply in enumerate(agent_replies) if reply is not None]
         inspected = [InspectionRequest(requests[i].message, agent_replies[i] or "", requests[i].platform,
                                        requests[i].is_first_turn()) for i in rows]
-        inspections = iter(self._inspections(inspected, vectors[rows], [predictions[i] for i in rows]))
+        understood = self._understand([request.message for request in requests], [item.reply for item in inspected])
+        results = [
+            self._reply(request, text, vector[None, :], prediction)
+            for request, text, vector, prediction in zip(requests, understood.texts, understood.vectors,
+                                                          understood.predictions)
+        ]
+        inspections = iter(self._inspections(inspected, understood.vectors[rows],
+                                             [understood.predictions[i] for i in rows], understood.replies))
         return [Review(result, next(inspections) if reply is not None else None)
                 for result, reply in zip(results, agent_replies)]
 
@@ -182,29 +206,43 @@ class KefuService:
         for item in items:
             check_platform(item.platform)
             check_reply(item.reply)
-        _, vectors, predictions = self._understand([item.message for item in items])
-        return self._inspections(items, vectors, predictions)
+        understood = self._understand([item.message for item in items], [item.reply for item in items])
+        return self._inspections(items, understood.vectors, understood.predictions, understood.replies)
 
-    def _understand(self, messages: Sequence[str]) -> tuple[list[str], np.ndarray, list[ScenarioPrediction]]:
-        """Each message prepared, encoded (one batch) and classified."""
+    def _understand(self, messages: Sequence[str], replies: Sequence[str] = ()) -> _Understood:
+        """Each message prepared and classified, and the agents' replies embedded, with one encoder call
+        for the messages, their clauses (for a second matter) and the replies."""
         texts = [prepare_message(message) for message in messages]
-        vectors = self._encode(texts)
-        return texts, vectors, self._classify(texts, vectors)
+        clause_sets = [split_clauses(text[:MAX_ENCODED_CHARS]) for text in texts]
+        clauses = [clause for clause_set in clause_sets if len(clause_set) > 1 for clause in clause_set]
+        normalized = [normalize_text(reply)[:MAX_ENCODED_CHARS] for reply in replies]
+        with_text = [reply for reply in normalized if reply]
+        queries, passages = self.retriever.encode_together(
+            [text[:MAX_ENCODED_CHARS] for text in texts] + clauses, with_text)
+        vectors, flat_clause_vectors = queries[: len(texts)], queries[len(texts) :]
+        clause_vectors, at = [], 0
+        for clause_set in clause_sets:
+            count = len(clause_set) if len(clause_set) > 1 else 0
+            clause_vectors.append(flat_clause_vectors[at : at + count])
+            at += count
+        predictions = self.classifier.classify(texts, vectors, clause_sets, clause_vectors)
+        found = iter(passages)
+        reply_vectors = [next(found) if reply else None for reply in normalized]
+        return _Understood(texts, vectors, predictions, _EmbeddedReplies(normalized, reply_vectors))
 
     def _inspections(self, items: Sequence[InspectionRequest], vectors: np.ndarray,
-                     predictions: Sequence[ScenarioPrediction]) -> list[Inspection]:
+                     predictions: Sequence[ScenarioPrediction], replies: _EmbeddedReplies) -> list[Inspection]:
         if not items:
             return []
-        replies = [normalize_text(item.reply)[:MAX_ENCODED_CHARS] for item in items]
-        with_text = [i for i, reply in enumerate(replies) if reply]
+        embedded = {i: vector for i, vector in enumerate(replies.vectors) if vector is not None}
+        with_text = list(embedded)
         relevance: dict[int, float] = {}
         rudeness: dict[int, float] = {}
         if with_text:
-            with self._encoder_lock:
-                reply_vectors = self.retriever.encode_passages([replies[i] for i in with_text])
+            reply_vectors = np.stack(list(embedded.values()))
             answers = self.relevance.probability(vectors[with_text], reply_vectors)
             relevance = {i: float(p) for i, p in zip(with_text, answers)}
-            scores = self.tone.rudeness([replies[i] for i in with_text], reply_vectors)
+            scores = self.tone.rudeness([replies.texts[i] for i in with_text], reply_vectors)
             rudeness = {i: float(score) for i, score in zip(with_text, scores)}
         return [
             self.inspector.inspect(item.message, item.reply, platform=item.platform, first_turn=item.first_turn,
@@ -212,21 +250,6 @@ class KefuService:
                                    relevance=relevance.get(i), rudeness=rudeness.get(i))
             for i, (item, prediction) in enumerate(zip(items, predictions))
         ]
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        with self._encoder_lock:
-            return self.retriever.encode([text[:MAX_ENCODED_CHARS] for text in texts])
-
-    def _classify(self, texts: Sequence[str], vectors: np.ndarray) -> list[ScenarioPrediction]:
-        clause_sets = [split_clauses(text[:MAX_ENCODED_CHARS]) for text in texts]
-        flat = [clause for clauses in clause_sets if len(clauses) > 1 for clause in clauses]
-        flat_vectors = self._encode(flat) if flat else np.zeros((0, vectors.shape[1]), dtype=np.float32)
-        clause_vectors, at = [], 0
-        for clauses in clause_sets:
-            count = len(clauses) if len(clauses) > 1 else 0
-            clause_vectors.append(flat_vectors[at : at + count])
-            at += count
-        return self.classifier.classify(texts, vectors, clause_sets, clause_vectors)
 
     def _reply(self, request: ReplyRequest, text: str, vector: np.ndarray,
                prediction: ScenarioPrediction) -> ReplyResult:

@@ -15,10 +15,10 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.cleaning import normalize_text  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.corpus import load_templates  # noqa: E402
 from app.models.embedding import load_embedder  # noqa: E402
+from app.text import normalize_text  # noqa: E402
 
 
 def main() -> None:

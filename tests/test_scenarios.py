@@ -122,3 +122,82 @@ def test_temperature_is_fitted_when_every_scenario_has_enough_messages():
     assert fit_temperature(texts, labels, vectors) != 1.0
     # With a scenario missing there is nothing to cross-validate: probabilities stay as they are.
     assert fit_temperature(texts[:4], labels[:4], vectors[:4]) == 1.0
+
+
+def _dev_inputs(settings, embedder):
+    from app.understanding.message import prepare_message
+
+    texts = [prepare_message(row.message) for row in load_labelled(DEV)]
+    return texts, embedder.encode([settings.query_prefix + text for text in texts])
+
+
+def _sklearn_probabilities(texts, labels, vectors, queries, query_vectors, temperature):
+    """The ensemble as it was computed before issue 10: scikit-learn fitted at load, its predict_proba."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    from app.models.classifier import ClassifierSettings
+    from app.vocabulary import SCENARIOS
+
+    y = np.array([SCENARIOS.index(label) for label in labels])
+    train = np.ascontiguousarray(vectors, dtype=np.float32)
+    with threadpool_limits(limits=1):
+        dense = LogisticRegression(C=4.0, max_iter=2000).fit(train, y)
+        vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+        chars = LogisticRegression(C=8.0, max_iter=2000).fit(vectorizer.fit_transform(list(texts)), y)
+    parts = []
+    for model, features in ((dense, query_vectors), (chars, vectorizer.transform(queries))):
+        full = np.zeros((len(queries), len(SCENARIOS)))
+        full[:, model.classes_] = model.predict_proba(features)
+        parts.append(full)
+    settings = ClassifierSettings()
+    similarities = query_vectors @ train.T
+    top = np.argpartition(-similarities, settings.neighbours - 1, axis=1)[:, : settings.neighbours]
+    votes = np.zeros((len(queries), len(SCENARIOS)))
+    for row in range(len(queries)):
+        sims = similarities[row, top[row]]
+        np.add.at(votes[row], y[top[row]], np.exp((sims - sims.max()) / settings.knn_temperature))
+    parts.append(votes / votes.sum(axis=1, keepdims=True))
+    logits = np.log(np.clip(sum(parts) / 3, 1e-9, 1.0)) / temperature
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_the_loaded_classifier_equals_a_fresh_sklearn_fit(fake_index, fake_service, fake_embedder):
+    """The classifier the service loads from the index (fitted at build time, applied with numpy)
+    gives the probabilities scikit-learn fitted on the same messages gives."""
+    import numpy as np
+
+    from app.build import CALIBRATION, training_set
+    from app.retrieval.store import BANK, EXAMPLES, load_collections, read_extra
+
+    store = fake_index.store_dir
+    texts, labels, vectors = training_set(load_collections(store, [BANK, EXAMPLES]), load_templates(CORPUS))
+    temperature = float(read_extra(store, CALIBRATION)["temperature"])
+    assert fake_service.classifier.settings.temperature == temperature
+    queries, query_vectors = _dev_inputs(fake_index, fake_embedder)
+    expected = _sklearn_probabilities(texts, labels, vectors, queries, query_vectors, temperature)
+    got = fake_service.classifier.probabilities(queries, query_vectors)
+    assert got.shape == expected.shape == (len(queries), 5)
+    assert np.abs(got - expected).max() <= 1e-6
+
+
+def test_the_classifier_parameters_round_trip():
+    import numpy as np
+
+    from app.models.classifier import ScenarioClassifier
+
+    rng = np.random.default_rng(0)
+    labels = ["size", "price", "logistics", "complaint", "other"] * 8
+    texts = [f"{label}消息{i}" for i, label in enumerate(labels)]
+    vectors = rng.normal(size=(len(labels), 16)).astype(np.float32)
+    fitted = ScenarioClassifier.fit(texts, labels, vectors)
+    loaded = ScenarioClassifier.from_parameters(texts, labels, vectors, fitted.parameters())
+    queries, query_vectors = ["尺码偏大吗", "", "😂"], rng.normal(size=(3, 16)).astype(np.float32)
+    assert np.array_equal(loaded.probabilities(queries, query_vectors), fitted.probabilities(queries, query_vectors))
+    with pytest.raises(ValueError, match="fitted on 40 messages"):
+        ScenarioClassifier.from_parameters(texts[:-1], labels[:-1], vectors[:-1], fitted.parameters())
+    with pytest.raises(ValueError, match="dimensions"):
+        ScenarioClassifier.from_parameters(texts, labels, vectors[:, :8], fitted.parameters())

@@ -107,13 +107,14 @@ def test_batch_equals_one_by_one(real_service):
 
 
 def test_review_encodes_each_message_once_and_equals_reply_then_inspect(fake_service, fake_embedder):
-    requests = [ReplyRequest("收到的杯子碎了", platform="jd"), ReplyRequest("包邮吗", first_turn=False),
-                ReplyRequest("几天能到", platform="tmall")]
-    agent_replies = ["亲，给您补发。", None, "您好，一般三天左右送达，祝您购物愉快。"]
+    # Messages no other test sends, so the service's cache of recent texts cannot answer them.
+    requests = [ReplyRequest("收到的玻璃杯碎成两半了", platform="jd"), ReplyRequest("这款寄新疆包邮吗", first_turn=False),
+                ReplyRequest("下单后几天能到广州", platform="tmall")]
+    agent_replies = ["亲，给您补发一个新的。", None, "您好，一般三天左右送达广州，祝您购物愉快。"]
     before = fake_embedder.calls
     reviewed = fake_service.review_many(requests, agent_replies)
-    # One batch for the messages, one for the agents' replies (no clause splitting in these).
-    assert fake_embedder.calls - before == 2
+    # One encoder call for the messages and the agents' replies together.
+    assert fake_embedder.calls - before == 1
     assert [r.result.as_dict() for r in reviewed] == [r.as_dict() for r in fake_service.reply_many(requests)]
     assert reviewed[1].inspection is None
     separately = fake_service.inspect_many([InspectionRequest(r.message, a, r.platform, r.is_first_turn())

@@ -27,7 +27,7 @@ def _synthetic(n: int = 40, dimension: int = 8, seed: int = 0):
 @pytest.mark.parametrize("chars", [True, False])
 def test_rudeness_is_a_probability_per_reply_and_separates_the_classes(chars):
     texts, labels, vectors = _synthetic()
-    model = ToneModel(texts, labels, vectors, chars=chars)
+    model = ToneModel.fit(texts, labels, vectors, chars=chars)
     scores = model.rudeness(texts, vectors)
     assert scores.shape == (len(texts),)
     assert np.all((scores >= 0) & (scores <= 1))
@@ -38,19 +38,63 @@ def test_rudeness_is_a_probability_per_reply_and_separates_the_classes(chars):
 
 def test_rudeness_of_nothing_is_empty():
     texts, labels, vectors = _synthetic()
-    model = ToneModel(texts, labels, vectors)
+    model = ToneModel.fit(texts, labels, vectors)
     assert model.rudeness([], np.zeros((0, vectors.shape[1]))).shape == (0,)
 
 
 def test_mismatched_or_one_sided_training_data_is_refused():
     texts, labels, vectors = _synthetic()
     with pytest.raises(ValueError, match="same length"):
-        ToneModel(texts[:-1], labels, vectors)
+        ToneModel.fit(texts[:-1], labels, vectors)
     with pytest.raises(ValueError, match="both"):
-        ToneModel(texts, [True] * len(texts), vectors)
-    model = ToneModel(texts, labels, vectors)
+        ToneModel.fit(texts, [True] * len(texts), vectors)
+    model = ToneModel.fit(texts, labels, vectors)
     with pytest.raises(ValueError, match="same length"):
         model.rudeness(texts[:2], vectors[:3])
+
+
+def test_parameters_round_trip_for_the_embedding_they_were_fitted_on():
+    texts, labels, vectors = _synthetic()
+    for chars in (True, False):
+        fitted = ToneModel.fit(texts, labels, vectors, chars=chars)
+        loaded = ToneModel.from_parameters(fitted.parameters(), dimension=8)
+        assert loaded.chars is chars
+        assert np.array_equal(loaded.rudeness(texts, vectors), fitted.rudeness(texts, vectors))
+        with pytest.raises(ValueError, match="8-d embeddings, not 16-d"):
+            ToneModel.from_parameters(fitted.parameters(), dimension=16)
+
+
+def _sklearn_rudeness(texts, labels, vectors, queries, query_vectors):
+    """The tone model as it was computed before issue 10: scikit-learn fitted at load, its predict_proba."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+    with threadpool_limits(limits=1):
+        features = hstack([csr_matrix(np.asarray(vectors, dtype=np.float64)), vectorizer.fit_transform(texts)]).tocsr()
+        model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000).fit(features, np.array(labels, dtype=int))
+    queries_features = hstack([csr_matrix(np.asarray(query_vectors, dtype=np.float64)), vectorizer.transform(queries)])
+    return model.predict_proba(queries_features.tocsr())[:, list(model.classes_).index(1)]
+
+
+def test_the_loaded_tone_model_equals_a_fresh_sklearn_fit(fake_index, fake_service, fake_embedder):
+    """The tone model the service loads from the index (fitted at build time, applied with numpy)
+    gives the probabilities scikit-learn fitted on the same replies gives."""
+    from app.corpus import load_labelled
+    from app.retrieval.store import TONE, load_collections
+    from app.text import normalize_text
+
+    tone = load_collections(fake_index.store_dir, [TONE])[TONE]
+    texts, labels = [row["text"] for row in tone.rows], [row["rude"] for row in tone.rows]
+    queries = [normalize_text(row.message) for row in load_labelled(CORPUS / "eval" / "dev.jsonl")]
+    queries += FRESH_RUDE + FRESH_POLITE + ["在吗  在吗", "😂😂", "ＸＬ码", "這件衣服"]
+    query_vectors = fake_embedder.encode([fake_index.passage_prefix + text for text in queries])
+    expected = _sklearn_rudeness(texts, labels, tone.vectors, queries, query_vectors)
+    got = fake_service.tone.rudeness(queries, query_vectors)
+    assert got.shape == expected.shape == (len(queries),)
+    assert np.abs(got - expected).max() <= 1e-6
 
 
 def test_the_training_file_is_balanced_and_unique():
@@ -108,7 +152,7 @@ def test_the_real_model_puts_fresh_replies_on_the_right_side(real_model_dir):
     def encode(texts):
         return embedder.encode(["passage: " + normalize_text(text) for text in texts])
 
-    model = ToneModel(replies, labels, encode(replies))
+    model = ToneModel.fit(replies, labels, encode(replies))
     threshold = InspectionRules.load(CORPUS, Etiquette.load(CORPUS)).tone_threshold
     rude = model.rudeness(FRESH_RUDE, encode(FRESH_RUDE))
     polite = model.rudeness(FRESH_POLITE, encode(FRESH_POLITE))

@@ -25,7 +25,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         415: "body not sent as UTF-8 JSON",
         422: "invalid request: bad JSON, a field out of range, an empty or too long message",
         500: "an unexpected error; the traceback is in the server's log, never in the response",
-        503: "the index and model are still loading, or failed to load (see /readyz)",
+        503: "the index and model are still loading or failed to load (see /readyz), or the server is "
+             "overloaded (code `overloaded`: retry after the Retry-After header's seconds)",
     }.items()
 }
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import KefuError
+from app.errors import KefuError, OverloadedError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "index_missing": 503,
     "index_stale": 503,
     "model": 503,
+    "overloaded": 503,
 }
 
 # Starlette and FastAPI raise HTTPException with a status only; clients match on these codes.
@@ -83,7 +84,9 @@ async def _kefu_error(request: Request, exc: Exception) -> JSONResponse:
     status = STATUS_BY_CODE.get(exc.code, 500)
     if status == 500:
         log.error("%s %s failed: %s (%s)", request.method, request.url.path, exc.message, exc.code)
-    return error_response(status, exc.code, exc.message, exc.details)
+    # Load shedding says when to come back, in the header clients and proxies honour and in the body.
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+    return error_response(status, exc.code, exc.message, exc.details, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

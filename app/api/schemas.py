@@ -351,7 +351,7 @@ class ReadyOut(_Response):
 class ErrorInfo(_Response):
     code: str = Field(description="stable, for programs: invalid_input, message_too_long, invalid_json, "
                                   "invalid_encoding, unsupported_media_type, body_too_large, unauthorized, "
-                                  "not_found, method_not_allowed, not_ready, index_missing, index_stale, "
+                                  "not_found, method_not_allowed, not_ready, overloaded, index_missing, index_stale, "
                                   "model, internal")
     message: str = Field(description="for people: what went wrong and how to fix it")
     details: list[Any]

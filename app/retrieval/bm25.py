@@ -17,7 +17,6 @@ class BM25Index:
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]]) -> BM25Index:
         import bm25s
-
         retriever = bm25s.BM25()
         # An empty document would otherwise have no token at all; bm25s pads it with an empty token.
         retriever.index([list(doc) for doc in documents], show_progress=False)
@@ -29,7 +28,6 @@ class BM25Index:
     @classmethod
     def load(cls, folder: Path, size: int) -> BM25Index:
         import bm25s
-
         retriever = bm25s.BM25.load(str(folder), load_corpus=False, show_progress=False)
         return cls(retriever, size)
 

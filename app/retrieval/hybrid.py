@@ -119,9 +119,12 @@ class HybridRetriever:
         """Query vectors for normalized buyer messages, batched."""
         return self.embedder.encode([self._query_prefix + text for text in texts])
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for normalized reply or passage texts, embedded as the index embeds replies."""
-        return self.embedder.encode([self._passage_prefix + text for text in texts])
+    def encode_together(self, queries: Sequence[str], passages: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for normalized buyer messages (as queries) and reply texts (as the index embeds
+        replies), in one encoder call: a request's texts travel to the encoder together."""
+        vectors = self.embedder.encode([self._query_prefix + text for text in queries]
+                                       + [self._passage_prefix + text for text in passages])
+        return vectors[: len(queries)], vectors[len(queries) :]
 
     def template_scores(self, terms: Sequence[str], vector: np.ndarray) -> TemplateScores:
         example_bm25 = self.examples.bm25.scores(terms)

@@ -13,10 +13,13 @@ from typing import Any
 import numpy as np
 
 from app.errors import IndexMissingError, IndexStaleError
+from app.models.linear import Parameters
 from app.retrieval.bm25 import BM25Index
 from app.retrieval.dense import DenseIndex
 
-SCHEMA_VERSION = 2  # 2: relevance.json (the inspection's relevance model)
+# 2: relevance.json (the inspection's relevance model); 3: the scenario classifier and the tone model
+# fitted at build time (classifier.json, tone_model.json and their .npy arrays).
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 REBUILD = "run `kefu build` to rebuild it"
 
@@ -89,10 +92,12 @@ class Expectation:
 
 
 def write_store(folder: Path, collections: list[Collection], manifest: Manifest,
-                extras: dict[str, dict[str, Any]] | None = None) -> None:
+                extras: dict[str, dict[str, Any]] | None = None, models: dict[str, Parameters] | None = None) -> None:
     """Write into a temporary sibling, then swap it in: readers never see a half-written index.
 
-    `extras` are small JSON documents stored beside the collections (name -> content).
+    `extras` are small JSON documents stored beside the collections (name -> content). `models` are
+    fitted models (name -> parameters, read back by `read_model`): the document as `name.json`, each
+    array as `name.key.npy`.
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.building-{os.getpid()}"
@@ -103,6 +108,10 @@ def write_store(folder: Path, collections: list[Collection], manifest: Manifest,
             collection.save(staging / collection.name)
         for name, content in (extras or {}).items():
             (staging / f"{name}.json").write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
+        for name, parameters in (models or {}).items():
+            (staging / f"{name}.json").write_text(json.dumps(parameters.document, ensure_ascii=False), encoding="utf-8")
+            for key, array in parameters.arrays.items():
+                np.save(staging / f"{name}.{key}.npy", array, allow_pickle=False)
         # The manifest goes last: a staging folder without one is recognisably incomplete.
         (staging / MANIFEST).write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
         retired = folder.parent / f".{folder.name}.retired-{os.getpid()}"
@@ -156,6 +165,18 @@ def read_extra(folder: Path, name: str) -> dict[str, Any]:
         return extra
     except (OSError, ValueError) as exc:
         raise IndexStaleError(f"the index in {folder} lacks a readable {path.name} ({exc}); {REBUILD}") from exc
+
+
+def read_model(folder: Path, name: str) -> Parameters:
+    """A fitted model `write_store` stored: `name.json` and every `name.*.npy`, loaded without pickle."""
+    document = read_extra(folder, name)
+    arrays = {}
+    for path in sorted(folder.glob(f"{name}.*.npy")):
+        try:
+            arrays[path.name.removeprefix(f"{name}.").removesuffix(".npy")] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexStaleError(f"the index in {folder} has an unreadable {path.name} ({exc}); {REBUILD}") from exc
+    return Parameters(document, arrays)
 
 
 def load_collections(folder: Path, names: list[str], progress: Callable[[str], None] | None = None) -> dict[str, Collection]:

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from app.api.middleware import MAX_BODY_BYTES, BodyLimit
-from app.errors import ConfigError, IndexStaleError
+from app.errors import ConfigError, IndexStaleError, OverloadedError
 from tests.api import assert_error
 
 GOOD = ("/v1/reply", {"message": "这件衣服170斤穿什么码"})
@@ -346,6 +346,14 @@ def test_domain_errors_map_by_code(make_client, fake_service, error, status):
     body = assert_error(client.post("/v1/reply", json={"message": "在吗"}), status, error.code)
     assert body == {"code": error.code, "message": error.message, "details": error.details}
     assert client.post("/v1/classify", json={"message": "在吗"}).status_code == 200
+
+
+def test_an_overloaded_encoder_answers_503_with_retry_after(make_client, fake_service):
+    error = OverloadedError("the server is busy (600 texts waiting for the encoder); retry in 3 s", retry_after=3)
+    response = make_client(service=Failing(fake_service, error)).post("/v1/reply", json={"message": "在吗"})
+    body = assert_error(response, 503, "overloaded")
+    assert response.headers["Retry-After"] == "3"
+    assert body["details"] == [{"retry_after": 3}]
 
 
 def test_token_is_checked_before_the_body_is_validated(make_client):

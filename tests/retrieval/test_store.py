@@ -99,3 +99,31 @@ def test_failure_while_writing_leaves_no_staging_folder(mini_settings, fake_embe
     with pytest.raises(OSError, match="disk full"):
         build_index(mini_settings, embedder=fake_embedder)
     assert list(mini_settings.index_dir.iterdir()) == []
+
+
+def test_an_index_from_before_the_fitted_models_is_refused(mini_settings, fake_embedder):
+    """Schema 2 indexes have no fitted classifier or tone model: the usual stale message, not a crash."""
+    build_index(mini_settings, embedder=fake_embedder)
+    path = mini_settings.store_dir / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(manifest | {"schema_version": 2}), encoding="utf-8")
+    with pytest.raises(IndexStaleError, match="schema version 2, this kefu reads version 3; run `kefu build`"):
+        KefuService.load(mini_settings, embedder=fake_embedder)
+
+
+@pytest.mark.parametrize("damage", ["delete", "garble"])
+def test_a_damaged_fitted_model_says_to_rebuild(mini_settings, fake_embedder, damage):
+    build_index(mini_settings, embedder=fake_embedder)
+    arrays = sorted(p.name for p in mini_settings.store_dir.glob("*.npy"))
+    assert arrays == [
+        "classifier.char_model.coef.npy", "classifier.char_model.intercept.npy", "classifier.chars.idf.npy",
+        "classifier.dense.coef.npy", "classifier.dense.intercept.npy",
+        "tone_model.chars.idf.npy", "tone_model.model.coef.npy", "tone_model.model.intercept.npy",
+    ]
+    path = mini_settings.store_dir / "classifier.chars.idf.npy"
+    if damage == "delete":
+        path.unlink()
+    else:
+        path.write_bytes(b"not an array")
+    with pytest.raises(IndexStaleError, match="run `kefu build`"):
+        KefuService.load(mini_settings, embedder=fake_embedder)

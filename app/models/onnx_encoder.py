@@ -1,0 +1,236 @@
+"""The ONNX Runtime encoder of the default model (multilingual-e5-small), int8, and how it is made.
+
+Two halves with different dependencies:
+- build time: `export_onnx` and `quantize` need torch, sentence-transformers, onnx, onnxscript and
+  onnxruntime's quantization tools (the `build` extra); they are imported inside the functions.
+- serve time: `OnnxEmbedder` needs only numpy, onnxruntime and `tokenizers`: serving never imports
+  torch or sentence-transformers (tests/test_onnx_encoder.py checks it in a subprocess).
+
+The exported graph takes input_ids and attention_mask and returns the mean-pooled, L2-normalised
+sentence vector, so an encode is one session call and the pooling cannot drift from the
+sentence-transformers Pooling/Normalize modules it mirrors. Figures behind the choices below are
+in docs/measurements.md ("ONNX encoder").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_TOKENS = 512  # sentence_bert_config.json max_seq_length; specials count towards it
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAME = "sentence_embedding"
+# torchlib (the dynamo exporter's op library) is written against opset 18; its default of 20 and
+# anything lower run onnx's version converter over the graph, one more step that can fail.
+OPSET = 18
+
+
+def export_onnx(model_dir: Path, out: Path) -> Path:
+    """Export the sentence-transformers model in `model_dir` to an fp32 ONNX file at `out`.
+
+    Uses torch.export (the `dynamo=True` exporter, which needs onnxscript) rather than the legacy
+    TorchScript tracer: the tracer is deprecated in torch 2.13 and bakes Python-side decisions taken
+    on the example batch into the graph (transformers' mask and SDPA code emits a dozen
+    TracerWarnings), while torch.export keeps shapes symbolic and fails loudly instead.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model_dir, out = Path(model_dir), Path(out)
+    _check_pipeline(model_dir)
+    st = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)  # a local folder
+    encoder = _pooled_encoder(st[0].auto_model).eval()
+
+    # The example batch has a padded row so the traced attention mask path is the general one.
+    ids = torch.tensor([[0, 6, 10, 2], [0, 6, 2, 1]], dtype=torch.long)
+    mask = (ids != 1).long()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    seq = torch.export.Dim("seq", min=2, max=MAX_TOKENS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            encoder,
+            (ids, mask),
+            str(out),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+            opset_version=OPSET,
+            dynamo=True,
+            # One self-contained file: the fp32 model is ~470 MB, under protobuf's 2 GB limit, and a
+            # sidecar weights file is one more thing to lose when the folder is copied.
+            external_data=False,
+            verbose=False,
+        )
+    return out
+
+
+def _check_pipeline(model_dir: Path) -> None:
+    """Refuse folders whose pipeline the in-graph pooling head would not reproduce.
+
+    Read from the folder's JSON rather than the loaded modules: the module classes moved between
+    sentence-transformers releases, the on-disk keys did not.
+    """
+    modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    pooling_dir = next((m["path"] for m in modules if m["type"].endswith("Pooling")), None)
+    pooling = json.loads((model_dir / pooling_dir / "config.json").read_text(encoding="utf-8")) if pooling_dir else {}
+    mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+        v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
+    )
+    if kinds != ["Transformer", "Pooling", "Normalize"] or not mean_only or not pooling.get("include_prompt", True):
+        raise ValueError(f"{model_dir}: expected Transformer -> mean Pooling (prompt included) -> Normalize, "
+                         f"found {kinds} with pooling {pooling}")  # fmt: skip
+
+
+def _pooled_encoder(transformer: Any) -> Any:
+    """Wrap the transformer with the Pooling + Normalize steps (class built here: it needs torch)."""
+    import torch
+
+    class PooledEncoder(torch.nn.Module):
+        def __init__(self, transformer: torch.nn.Module) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            # token_type_ids is left out: XLM-R has one segment and the model fills zeros itself, so
+            # the ONNX graph has two inputs and callers cannot feed a wrong third one.
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            # Same clamp as sentence-transformers' Pooling, so an all-padding row gives zeros, not NaN.
+            mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    return PooledEncoder(transformer)
+
+
+def quantize(fp32_path: Path, int8_path: Path) -> Path:
+    """Dynamically quantise `fp32_path` to int8 weights; returns `int8_path`.
+
+    Choices, each measured on the project's 1157 messages (docs/measurements.md, "ONNX encoder"):
+    * per_channel=True: one scale per output column instead of one per matrix. Without it the
+      minimum cosine to the reference was 0.984 (QUInt8) / 0.977 (QInt8).
+    * with per-channel scales QInt8 and QUInt8 weights are equally accurate, and QInt8 runs ORT's
+      u8 x s8 kernels (VNNI on the target CPU) faster, so QInt8.
+    * the FFN down-projections (1536 -> 384) stay fp32. Their input is the post-GELU activation,
+      whose few large outliers a single dynamic uint8 scale per tensor cannot hold; leaving just
+      these 12 out lifted the minimum cosine from 0.991 to 0.998, more than any other group.
+    * the token-embedding Gather is quantised: that 250k x 384 table is 82% of all weights, so the
+      file shrinks ~3.4x; the position and segment tables are tiny and stay fp32.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+
+    def weight(node: Any) -> tuple[int, ...]:
+        return next((shapes[name] for name in node.input if name in shapes), ())
+
+    # Matched by shape, not by name: the dynamo exporter renames folded weights (val_123).
+    # A MatMul weight is (in, out), so in > out singles out the down-projections.
+    matmuls = [(n.name, weight(n)) for n in graph.node if n.op_type == "MatMul"]
+    down_projections = [name for name, w in matmuls if len(w) == 2 and w[0] > w[1]]
+    gathers = [(n.name, weight(n)) for n in graph.node if n.op_type == "Gather"]
+    small_tables = [name for name, w in gathers if len(w) == 2 and w[0] < 10_000]
+    if not down_projections:  # the rule found nothing: a graph unlike the one this was measured on
+        raise ValueError(f"{fp32_path}: no FFN down-projection MatMul (weight in > out) found")
+    int8_path.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(
+        str(fp32_path),
+        str(int8_path),
+        op_types_to_quantize=["MatMul", "Gather"],
+        per_channel=True,
+        reduce_range=False,  # measured: 7-bit weights cost ~0.04 of minimum cosine
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=down_projections + small_tables,
+    )
+    return int8_path
+
+
+class OnnxEmbedder:
+    """kefu's Embedder protocol on onnxruntime: L2-normalised float32 rows, prefixes are the caller's."""
+
+    def __init__(
+        self,
+        model_file: Path,
+        tokenizer_file: Path,
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_file, tokenizer_file = Path(model_file), Path(tokenizer_file)
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        # Padding is done here per batch (see encode); the tokenizer only truncates. Truncation
+        # counts the <s> ... </s> the post-processor adds, as sentence-transformers does.
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        pad_id = self._tokenizer.token_to_id("<pad>")
+        if pad_id is None:
+            raise ValueError(f"{tokenizer_file} has no <pad> token")
+        self._pad_id = pad_id
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One graph call at a time, so an inter-op pool would only add idle threads.
+        options.inter_op_num_threads = 1
+        # Default 1: on the shared 2-core target, 1 thread was as fast as 2 for single messages and
+        # faster for batches (docs/measurements.md), because a second worker that the scheduler parks stalls
+        # every parallel region; it also leaves a core to the web server.
+        threads = 1 if threads is None else threads
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        options.intra_op_num_threads = threads
+        # Workers spin-wait after each call by default; on a busy 2-core box that burns the CPU
+        # the other processes (and the next request's tokenisation) need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        names = [i.name for i in self._session.get_inputs()]
+        if sorted(names) != sorted(INPUT_NAMES):
+            raise ValueError(f"{model_file} takes inputs {names}, expected {list(INPUT_NAMES)}")
+        self._output = self._session.get_outputs()[0].name
+
+        self.model_id = model_id or f"onnx:{model_file.name}"
+        dim = self._session.get_outputs()[0].shape[-1]
+        # The exporter writes the width as a number; run a probe only if some tool made it symbolic.
+        self.dimension = int(dim) if isinstance(dim, int) else int(self._run([[0, 2]]).shape[1])
+        self._batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("encode takes a sequence of texts, not one string")
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        ids = [enc.ids for enc in self._tokenizer.encode_batch(list(texts))]
+        # Batching neighbours by length keeps padding (wasted attention and FFN work) small; the
+        # stable sort keeps equal-length texts in input order, which makes runs reproducible.
+        order = np.argsort([len(row) for row in ids], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start : start + self._batch_size]
+            out[chunk] = self._run([ids[i] for i in chunk])
+        return out
+
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in rows)
+        # Right padding with the real <pad> id, as transformers pads: the mask keeps pads out of
+        # attention and of the mean, and XLM-R derives position ids from input_ids != <pad>, so
+        # real tokens keep positions 2.. whatever the batch's width.
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        vectors = self._session.run([self._output], {"input_ids": input_ids, "attention_mask": mask})[0]
+        return np.asarray(vectors, dtype=np.float32)
