@@ -22,6 +22,7 @@ EXAMPLES = {
     "inspect": 'kefu inspect --message "什么时候发货" --reply "亲，明天发" --platform jd',
     "serve": "kefu serve --host 127.0.0.1 --port 8000 --workers 1",
     "reply": 'kefu reply "这件衣服170斤穿什么码" --platform jd --json   |   kefu reply - --json < messages.txt',
+    "bench": "kefu bench --quick --json > bench.json",
 }
 
 
@@ -110,7 +111,41 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes, each loads the model (default 1)")
     serve.set_defaults(run=_serve)
+
+    bench = commands.add_parser("bench", help="measure the encoder, start-up, memory, latency and throughput here",
+                                description="Measure on this machine: the encoder alone (one message at a time, "
+                                            "batches of 32), `kefu eval` throughput, then a real `kefu serve` "
+                                            "(time to ready, RSS, one client, 50 agents at Poisson arrivals, 50 "
+                                            "clients back to back), each figure beside the encoder's and issue "
+                                            "10's targets. The targets are information: exit 0 unless a phase "
+                                            "failed to run.",
+                                epilog=f"example: {EXAMPLES['bench']}")
+    bench.add_argument("--quick", action="store_true",
+                       help="small numbers and a few seconds per phase (a smoke test, under a minute)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bench.add_argument("--host", default="127.0.0.1", help="address the benched server binds (default 127.0.0.1)")
+    bench.add_argument("--requests", type=_positive(int), default=None,
+                       help="sequential requests of the one client (default 100, 20 with --quick)")
+    bench.add_argument("--load-seconds", type=_positive(float), default=None,
+                       help="duration of the open-loop load (default 30, 4 with --quick)")
+    bench.add_argument("--stress-seconds", type=_positive(float), default=None,
+                       help="duration of the stress (default 60, 4 with --quick)")
+    bench.set_defaults(run=_bench)
     return parser
+
+
+def _positive(kind):
+    """An argparse type for a number above 0, so a bad value is a usage error (exit 2)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse
 
 
 def _progress(message: str) -> None:
@@ -320,6 +355,17 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("--workers must be at least 1")
     _progress(f"serving on http://{args.host}:{args.port}/ (side panel at /, API docs at /docs)")
     serve(host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from app.bench import BenchOptions, format_table, run_bench
+
+    given = {name: value for name, value in (("requests", args.requests), ("load_seconds", args.load_seconds),
+                                             ("stress_seconds", args.stress_seconds)) if value is not None}
+    options = BenchOptions.quick(host=args.host, **given) if args.quick else BenchOptions(host=args.host, **given)
+    result = run_bench(_settings(), options, progress=_progress)
+    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else format_table(result))
     return 0
 
 

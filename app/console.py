@@ -11,9 +11,17 @@ import logging
 import os
 
 
+def _warnings_and_worse(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 def quiet_libraries() -> None:
-    # jieba logs "Building prefix dict..." at DEBUG through its own stderr handler.
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    # jieba logs "Building prefix dict..." at DEBUG through its own stderr handler, and sets its
+    # logger's level to DEBUG when imported, so a level set here first would be undone: a filter
+    # on the logger stays.
+    jieba_log = logging.getLogger("jieba")
+    if _warnings_and_worse not in jieba_log.filters:
+        jieba_log.addFilter(_warnings_and_worse)
     # Read by huggingface_hub (and transformers through it) when they are first imported.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -104,3 +104,10 @@ def test_inspect_and_eval_honour_the_default_platform(tmp_path, real_settings, m
     taobao = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--no-first-turn", "--platform",
                       "taobao", "--json", settings=real_settings)
     assert "jd_qin" not in json.loads(taobao.stdout)["rules"]
+
+
+def test_library_chatter_stays_out_of_stderr(real_settings):
+    """jieba announces its dictionary at DEBUG through a handler of its own; the CLI keeps it quiet."""
+    result = run_kefu("search", "能便宜点吗", "--json", settings=real_settings)
+    assert result.returncode == 0, result.stderr
+    assert "prefix dict" not in result.stderr.lower() and "Loading model" not in result.stderr
