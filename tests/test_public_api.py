@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,12 @@ def test_importing_app_and_the_cli_loads_no_heavy_library():
             "print(sorted(m for m in ('numpy', 'pydantic', 'torch', 'fastapi', 'jieba') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_cli_sets_up_the_process_before_numpy_loads():
+    """OPENBLAS_NUM_THREADS only counts if it is set before numpy first loads OpenBLAS."""
+    code = ("import sys, os, app.cli; from app.console import quiet_libraries; quiet_libraries(); "
+            "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
+    assert result.stdout.split() == ["False", "1"], result.stderr
