@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import CorpusError
-from app.lexicon import Lexicon, matchable
+from app.lexicon import Lexicon, LexiconSpec, matchable
 from app.vocabulary import PLATFORMS
 
 ETIQUETTE = "etiquette.yaml"
@@ -33,16 +33,6 @@ class PlatformProfile(BaseModel):
     allows_qin: bool
 
 
-class _CuesModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    terms: list[str] = Field(default_factory=list)
-    patterns: list[str] = Field(default_factory=list)
-    except_: list[str] = Field(default_factory=list, alias="except")
-
-    def lexicon(self) -> Lexicon:
-        return Lexicon.build(self.terms, self.patterns, self.except_)
-
-
 class ComplaintEtiquette(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     apology: str
@@ -50,8 +40,8 @@ class ComplaintEtiquette(BaseModel):
     closing: str
     cheerful: list[str]
     upsell_topics: list[str]
-    grievance_cues: _CuesModel
-    inquiry_cues: _CuesModel
+    grievance_cues: LexiconSpec
+    inquiry_cues: LexiconSpec
 
 
 class _EtiquetteModel(BaseModel):

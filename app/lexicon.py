@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from app.text import normalize_text
 
 # Whitespace and invisible characters: normalize_text drops or merges them, so they are not folded.
@@ -103,3 +105,15 @@ def _longest_first(words: Iterable[str]) -> list[str]:
     # Words are folded like the text they are matched against, so a list may be typed either way.
     folded = {normalize_text(word) for word in words}
     return sorted((word for word in folded if word), key=lambda word: (-len(word), word))
+
+
+class LexiconSpec(BaseModel):
+    """A word list as the YAML rule files write it: terms, patterns and the compounds to except."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    terms: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    except_: list[str] = Field(default_factory=list, alias="except")
+
+    def lexicon(self) -> Lexicon:
+        return Lexicon.build(self.terms, self.patterns, self.except_)

@@ -19,7 +19,7 @@ from app.corpus import HANDBOOKS, SLOT_PLACEHOLDERS
 from app.errors import CorpusError
 from app.etiquette import Etiquette
 from app.inspection.results import RULES, RuleName, Severity
-from app.lexicon import Hit, Lexicon
+from app.lexicon import Hit, Lexicon, LexiconSpec
 
 INSPECTION_RULES = "inspection_rules.yaml"
 CueScenario = Literal["size", "price", "logistics", "complaint"]
@@ -170,16 +170,6 @@ class _ColdModel(BaseModel):
     warm_except: list[str] = Field(default_factory=list)
 
 
-class _MessageCuesModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    terms: list[str] = Field(default_factory=list)
-    patterns: list[str] = Field(default_factory=list)
-    except_: list[str] = Field(default_factory=list, alias="except")
-
-    def lexicon(self) -> Lexicon:
-        return Lexicon.build(self.terms, self.patterns, self.except_)
-
-
 class _RuleModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     rule: RuleName
@@ -198,7 +188,7 @@ class _RuleModel(BaseModel):
     bracket_nouns: _BracketNounsModel | None = None
     cold: _ColdModel | None = None  # rude only
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
-    pitch: _MessageCuesModel | None = None  # relevance only
+    pitch: LexiconSpec | None = None  # relevance only
 
 
 class _CuesModel(BaseModel):
