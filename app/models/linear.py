@@ -1,9 +1,9 @@
 """Serve-time inference for models fitted at build time: character n-gram TF-IDF and logistic regression in numpy.
 
 scikit-learn fits them in `kefu build`; the index keeps only their parameters (JSON and .npy, no
-pickle), and serving recomputes what sklearn's `transform` and `predict_proba` would, so neither
-sklearn nor scipy is imported at serve time. `from_sklearn` (build time) is the only bridge between
-the two, and refuses settings this module does not reproduce.
+pickle), and serving recomputes what sklearn's `transform` and `predict_proba` would, so
+scikit-learn is not imported at serve time (nor installed in the runtime image). `from_sklearn`
+(build time) is the only bridge between the two, and refuses settings this module does not reproduce.
 """
 
 from __future__ import annotations
