@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,19 +86,27 @@ def expectation(settings: Settings, embedder: Embedder, tokenizer: ShopTokenizer
     )
 
 
-def training_set(collections: dict[str, Collection], templates: Sequence[Template]) -> tuple[list[str], list[str], np.ndarray]:
+class LabelledVectors(NamedTuple):
+    """Labelled texts with their vectors, row for row: what a model is fitted on."""
+
+    texts: list[str]
+    labels: list[Any]  # a scenario name, or True/False for rude
+    vectors: np.ndarray
+
+
+def training_set(collections: dict[str, Collection], templates: Sequence[Template]) -> LabelledVectors:
     """The classifier's labelled messages: the scenario bank plus every template's example questions."""
     scenario_of = {t.id: t.scenario for t in templates}
     bank, examples = collections[BANK], collections[EXAMPLES]
     texts = [row["text"] for row in bank.rows] + [row["text"] for row in examples.rows]
     labels = [row["scenario"] for row in bank.rows] + [scenario_of[row["template_id"]] for row in examples.rows]
-    return texts, labels, np.vstack([bank.vectors, examples.vectors])
+    return LabelledVectors(texts, labels, np.vstack([bank.vectors, examples.vectors]))
 
 
-def tone_set(collections: dict[str, Collection]) -> tuple[list[str], list[bool], np.ndarray]:
+def tone_set(collections: dict[str, Collection]) -> LabelledVectors:
     """The tone model's labelled replies: the tone collection."""
     tone = collections[TONE]
-    return [row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors
+    return LabelledVectors([row["text"] for row in tone.rows], [row["rude"] for row in tone.rows], tone.vectors)
 
 
 def fit_relevance(collections: dict[str, Collection], templates: Sequence[Template], tone_questions: np.ndarray) -> RelevanceModel:

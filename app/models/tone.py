@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,8 +93,16 @@ def _dense(vectors: np.ndarray) -> np.ndarray:
     return dense
 
 
-def load_tone_examples(path: Path) -> tuple[list[str], list[str], list[bool]]:
-    """(messages, replies, labels) from a JSONL of {"id", "message", "reply", "rude"}."""
+class ToneExamples(NamedTuple):
+    """Team-written buyer messages with an agent's reply each, labelled rude or not."""
+
+    messages: list[str]
+    replies: list[str]
+    labels: list[bool]
+
+
+def load_tone_examples(path: Path) -> ToneExamples:
+    """The examples of a JSONL of {"id", "message", "reply", "rude"}."""
     messages: list[str] = []
     replies: list[str] = []
     labels: list[bool] = []
@@ -114,7 +123,7 @@ def load_tone_examples(path: Path) -> tuple[list[str], list[str], list[bool]]:
         messages.append(message)
         replies.append(reply)
         labels.append(rude)
-    return messages, replies, labels
+    return ToneExamples(messages, replies, labels)
 
 
 __all__ = ["TONE_EXAMPLES", "ToneModel", "load_tone_examples"]
