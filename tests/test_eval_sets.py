@@ -148,3 +148,20 @@ def test_the_sendable_reply_sets_are_well_formed_and_apart():
             assert record["asks"].strip()
         messages.append({record["message"].strip() for record in records})
     assert messages[0] & messages[1] == set()
+
+
+def test_the_tuning_qrels_judge_every_message_with_existing_templates():
+    """A blind judge's verdicts for the tuning set: every message once, every template real, no
+    template in two verdicts of one message."""
+    import yaml
+
+    templates = {entry["id"] for entry in yaml.safe_load((CORPUS / "templates.yaml").read_text(encoding="utf-8"))}
+    messages = [json.loads(line)["id"] for line in SENDABLE_SETS[0].read_text(encoding="utf-8").splitlines()]
+    qrels = [json.loads(line) for line in
+             (CORPUS / "training" / "sendable_dev.qrels.jsonl").read_text(encoding="utf-8").splitlines()]
+    judged = {q["id"]: q for q in qrels}
+    assert len(judged) == len(qrels) and set(judged) >= set(messages)
+    for q in qrels:
+        verdicts = [set(q[name]) for name in ("sendable", "acceptable", "never")]
+        assert set().union(*verdicts) <= templates, q["id"]
+        assert sum(map(len, verdicts)) == len(set().union(*verdicts)), q["id"]

@@ -62,3 +62,14 @@ def test_switching_the_backend_makes_the_index_stale(real_settings):
 
     with pytest.raises(IndexStaleError, match="stale"):
         KefuService.load(real_settings.model_copy(update={"embedding_backend": "sentence-transformers"}))
+
+
+def test_a_vector_does_not_depend_on_the_texts_encoded_with_it(real_model_dir):
+    """Dynamic int8 quantisation scales activations per tensor: in a shared batch one text's vector
+    would move with its neighbours, and a reply would change with the traffic around it."""
+    from app.models.embedding import load_embedder
+
+    onnx = load_embedder("", real_model_dir, 32, backend="onnx")
+    alone = onnx.encode(["query: 尺码表在哪里看"])
+    together = onnx.encode(["query: 收到的杯子碎了，我很生气！！！", "query: 尺码表在哪里看", "query: 能便宜点吗"])
+    np.testing.assert_array_equal(alone[0], together[1])

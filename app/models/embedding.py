@@ -21,7 +21,7 @@ ONNX_FOLDER = "onnx"  # inside the converted model's folder
 ONNX_MODEL = "model_int8.onnx"
 ONNX_MARKER = "kefu_onnx.json"
 # Bump when the export or the quantisation changes: indexes built with the old file become stale.
-ONNX_EXPORT_VERSION = 1
+ONNX_EXPORT_VERSION = 2  # 2: one session run per text (1 batched, so vectors depended on the batch)
 
 
 class Embedder(Protocol):
@@ -173,7 +173,7 @@ def load_embedder(model_setting: str, default_folder: Path, batch_size: int, *,
 
     int8 = json.loads((onnx / ONNX_MARKER).read_text(encoding="utf-8")).get("int8_sha256", "")
     try:
-        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json", batch_size=batch_size,
+        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json",
                             model_id=f"{model_id} onnx-int8 sha256:{int8[:12]} v{ONNX_EXPORT_VERSION}")
     except Exception as exc:  # onnxruntime raises its own kinds for a corrupt or foreign file
         raise ModelError(f"cannot load the ONNX encoder {onnx / ONNX_MODEL}: {exc}; run `kefu build --force`") from exc
