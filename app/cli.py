@@ -320,6 +320,16 @@ def _print_summary(summary: dict) -> None:
         for label, m in scenario["per_scenario"].items():
             print(f"{label:<12}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>10}")
         print(f"\ntop reply in the gold scenario: {pct(summary['replies']['top1_scenario_match'])}")
+    judged = summary["replies"]["judged"]
+    if judged:
+        print(f"replies judged by a person ({judged['judged']}, {judged['answerable']} answerable): "
+              f"top sendable {pct(judged['hit_at_1'])}  one of three {pct(judged['hit_at_3'])}  "
+              f"top acceptable {pct(judged['acceptable_at_1'])}  top harmful {pct(judged['harmful_at_1'])}")
+        print(f"  answerable only: top sendable {pct(judged['hit_at_1_answerable'])}  one of three "
+              f"{pct(judged['hit_at_3_answerable'])}; where kefu answered: top sendable "
+              f"{pct(judged['hit_at_1_when_answering'])}")
+        print(f"  abstained {judged['abstained']} (should: {judged['should_abstain']})  precision "
+              f"{pct(judged['abstention_precision'])}  recall {pct(judged['abstention_recall'])}")
     inspection = summary["inspection"]
     if inspection["inspected"]:
         print(f"inspection  inspected {inspection['inspected']}  pass rate {pct(inspection['pass_rate'])}  "

@@ -139,3 +139,48 @@ def test_csv_cells_hold_lists_of_scenarios_and_rules():
     assert case.also == ("size", "price") and case.expect == ("too_short", "polite")
     # In JSON a list is a list: one string is one name.
     assert [s.line for s in parse_jsonl(['{"message": "在吗", "reply": "在", "expect": "rude|polite"}']).skipped] == [1]
+
+
+def test_replies_are_scored_against_a_persons_verdicts():
+    from app.evaluation.metrics import score_replies
+
+    verdicts = [
+        {"sendable": ["a"], "acceptable": ["b"], "never": ["c"]},  # top sendable
+        {"sendable": ["a"], "acceptable": [], "never": ["c"]},  # top harmful, sendable second
+        {"sendable": [], "acceptable": ["b"], "never": []},  # top acceptable only
+        {"sendable": [], "acceptable": [], "never": ["c"]},  # nothing answers: kefu should abstain
+    ]
+    suggested = [["a", "b"], ["c", "a"], ["b"], ["x"]]
+    abstained = [False, False, True, True]
+    scores = score_replies(verdicts, suggested, abstained)
+    assert scores == {
+        "judged": 4, "answerable": 2,
+        "hit_at_1": 0.25, "hit_at_3": 0.5, "acceptable_at_1": 0.5, "harmful_at_1": 0.25,
+        "hit_at_1_answerable": 0.5, "hit_at_3_answerable": 1.0, "hit_at_1_when_answering": 0.5,
+        "abstained": 2, "should_abstain": 1, "abstention_precision": 0.5, "abstention_recall": 1.0,
+    }
+
+
+def test_verdict_columns_parse_from_jsonl_and_csv_and_bad_ones_are_reported():
+    line = '{"message": "包邮吗", "sendable": ["price.free_shipping.default"], "acceptable": [], "never": "x.y"}'
+    (case,) = parse_jsonl([line]).cases
+    assert case.verdicts == {"sendable": ("price.free_shipping.default",), "acceptable": (), "never": ("x.y",)}
+    assert parse_jsonl(['{"message": "包邮吗"}']).cases[0].verdicts is None
+    csv_case = parse_csv("message,sendable,never\n包邮吗,a.b|c.d,e.f\n").cases[0]
+    assert csv_case.verdicts == {"sendable": ("a.b", "c.d"), "acceptable": (), "never": ("e.f",)}
+    bad = parse_jsonl(['{"message": "包邮吗", "sendable": [1]}'])
+    assert bad.cases == () and bad.skipped[0].reason == "`sendable` must list template ids"
+
+
+def test_the_runner_scores_judged_lines_and_marks_each_records_top_verdict(fake_service):
+    from app.evaluation.runner import evaluate
+
+    lines = ['{"id": "a", "message": "包邮吗", "sendable": [], "acceptable": [], "never": []}',
+             '{"id": "b", "message": "能便宜点吗"}']
+    summary, records = evaluate(fake_service, parse_jsonl(lines))
+    judged = summary["replies"]["judged"]
+    assert judged["judged"] == 1 and judged["answerable"] == 0 and judged["should_abstain"] == 1
+    assert judged["hit_at_1"] == 0.0 and judged["harmful_at_1"] == 0.0
+    assert records[0]["top_verdict"] is None and "verdicts" not in records[1]
+    unjudged, _ = evaluate(fake_service, parse_jsonl(lines[1:]))
+    assert unjudged["replies"]["judged"] is None

@@ -281,9 +281,27 @@ class ScenarioScoresOut(_Response):
     calibration_error: float | None
 
 
+class JudgedRepliesOut(_Response):
+    judged: int = Field(description="cases carrying a person's verdicts (sendable, acceptable, never)")
+    answerable: int = Field(description="judged cases with at least one sendable template")
+    hit_at_1: float | None = Field(description="the top suggestion is sendable as is")
+    hit_at_3: float | None = Field(description="one of the first three suggestions is sendable")
+    acceptable_at_1: float | None = Field(description="the top suggestion is sendable or acceptable once edited")
+    harmful_at_1: float | None = Field(description="the top suggestion must never be sent")
+    hit_at_1_answerable: float | None
+    hit_at_3_answerable: float | None
+    hit_at_1_when_answering: float | None = Field(description="hit_at_1 over the cases kefu did not abstain on")
+    abstained: int = Field(description="cases where kefu said needs_human")
+    should_abstain: int = Field(description="cases with nothing sendable or acceptable")
+    abstention_precision: float | None
+    abstention_recall: float | None
+
+
 class RepliesScoresOut(_Response):
     top1_scenario_match: float | None = Field(description="share of labelled cases whose top reply is in the "
                                                           "gold scenario")
+    judged: JudgedRepliesOut | None = Field(
+        description="suggestions against a person's verdicts; null when no case carries them")
 
 
 class RuleScoresOut(_Response):

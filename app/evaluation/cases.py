@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from app.inspection.results import RULES
 from app.vocabulary import PLATFORMS, SCENARIOS
 
-LIST_COLUMNS = ("also", "expect")  # columns holding a list of names
+# A person's verdicts on the library's templates for a message (relevance judgements, "qrels"):
+# sendable as is, acceptable once edited, never to be sent. Unlisted templates are no answer.
+VERDICTS = ("sendable", "acceptable", "never")
+LIST_COLUMNS = ("also", "expect", *VERDICTS)  # columns holding a list of names
 MAX_CASE_CHARS = 20_000  # longer lines are someone's file pasted by mistake, not a buyer message
 
 
@@ -26,6 +29,8 @@ class EvalCase:
     ok: bool | None = None
     id: str | None = None
     expect: tuple[str, ...] | None = None  # the inspection rules a human says `reply` breaks
+    # Template ids a person judged for this message, by verdict; None when the line has no verdicts.
+    verdicts: dict[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,16 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
         expect = [expect]
     if expect is not None and (not isinstance(expect, list) or any(rule not in RULES for rule in expect)):
         raise ValueError(f"`expect` must list inspection rules among {', '.join(RULES)}")
+    verdicts = None
+    if any(name in record for name in VERDICTS):
+        verdicts = {}
+        for name in VERDICTS:
+            ids = record.get(name) or []
+            if isinstance(ids, str):
+                ids = [ids]
+            if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+                raise ValueError(f"`{name}` must list template ids")
+            verdicts[name] = tuple(ids)
     return EvalCase(
         line=number,
         message=message,
@@ -128,6 +143,7 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
         ok=None if record.get("ok") is None else _boolean(record["ok"], "ok"),
         id=None if record.get("id") is None else str(record["id"]),
         expect=None if expect is None else tuple(expect),
+        verdicts=verdicts,
     )
 
 

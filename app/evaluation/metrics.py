@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.inspection.results import RULES
 from app.vocabulary import SCENARIOS
@@ -94,3 +95,44 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def score_replies(verdicts: Sequence[Mapping[str, Sequence[str]]], suggested: Sequence[Sequence[str]],
+                  abstained: Sequence[bool]) -> dict[str, Any]:
+    """Suggestions against a person's verdicts (sendable / acceptable / never) per message.
+
+    hit_at_1: the top suggestion is sendable; hit_at_3: one of the first three is; acceptable_at_1:
+    the top one is sendable or acceptable; harmful_at_1: the top one must never be sent. The
+    `answerable` figures count only messages with a sendable template (what the library can
+    answer). kefu abstains when it says needs_human; it should when nothing is sendable or
+    acceptable: abstention precision and recall compare the two.
+    """
+    judged = len(verdicts)
+
+    def share(hits: Sequence[bool]) -> float | None:
+        return round(sum(hits) / len(hits), 4) if hits else None
+
+    top1 = [ids[0] if ids else None for ids in suggested]
+    sendable = [set(v["sendable"]) for v in verdicts]
+    acceptable = [set(v["acceptable"]) for v in verdicts]
+    never = [set(v["never"]) for v in verdicts]
+    hit1 = [t in s for t, s in zip(top1, sendable)]
+    hit3 = [bool(set(ids[:3]) & s) for ids, s in zip(suggested, sendable)]
+    answerable = [i for i in range(judged) if sendable[i]]
+    hopeless = [not sendable[i] and not acceptable[i] for i in range(judged)]
+    answering = [i for i in range(judged) if not abstained[i]]
+    return {
+        "judged": judged,
+        "answerable": len(answerable),
+        "hit_at_1": share(hit1),
+        "hit_at_3": share(hit3),
+        "acceptable_at_1": share([t in s | a for t, s, a in zip(top1, sendable, acceptable)]),
+        "harmful_at_1": share([t in n for t, n in zip(top1, never)]),
+        "hit_at_1_answerable": share([hit1[i] for i in answerable]),
+        "hit_at_3_answerable": share([hit3[i] for i in answerable]),
+        "hit_at_1_when_answering": share([hit1[i] for i in answering]),
+        "abstained": sum(abstained),
+        "should_abstain": sum(hopeless),
+        "abstention_precision": share([hopeless[i] for i in range(judged) if abstained[i]]),
+        "abstention_recall": share([abstained[i] for i in range(judged) if hopeless[i]]),
+    }

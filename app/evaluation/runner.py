@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from app.evaluation.cases import EvalCase, ParsedCases
-from app.evaluation.metrics import percentile, score_rules, score_scenarios
+from app.evaluation.metrics import percentile, score_replies, score_rules, score_scenarios
 
 BATCH_SIZE = 64
 
@@ -62,6 +62,10 @@ def _record(case: EvalCase, result, inspection) -> dict:
         record["agrees"] = None if case.ok is None else inspection.ok == case.ok
         if case.expect is not None:
             record["human_rules"] = list(case.expect)
+    if case.verdicts is not None:
+        record["verdicts"] = {name: list(ids) for name, ids in case.verdicts.items()}
+        top = result.replies[0].template_id if result.replies else None
+        record["top_verdict"] = next((name for name, ids in case.verdicts.items() if top in ids), None)
     return record
 
 
@@ -75,6 +79,7 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
         abstained=[r["prediction"]["needs_human"] for r in labelled],
     )
     top_match = [r["replies"][0]["scenario"] == r["gold"] for r in labelled if r["replies"]]
+    judged_replies = [r for r in records if "verdicts" in r]
     inspected = [r for r in records if "inspection" in r]
     judged = [r for r in inspected if r["human_ok"] is not None]
     by_rule = [r for r in inspected if "human_rules" in r]
@@ -83,7 +88,13 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
         "evaluated": len(records),
         "skipped": [asdict(s) for s in parsed.skipped],
         "scenario": asdict(scores),
-        "replies": {"top1_scenario_match": round(sum(top_match) / len(top_match), 4) if top_match else None},
+        "replies": {
+            "top1_scenario_match": round(sum(top_match) / len(top_match), 4) if top_match else None,
+            # Only for lines carrying a person's verdicts on the templates; None otherwise.
+            "judged": score_replies([r["verdicts"] for r in judged_replies],
+                                    [[reply["template_id"] for reply in r["replies"]] for r in judged_replies],
+                                    [r["prediction"]["needs_human"] for r in judged_replies]) if judged_replies else None,
+        },
         "inspection": {
             "inspected": len(inspected),
             "pass_rate": round(sum(r["inspection"]["ok"] for r in inspected) / len(inspected), 4) if inspected else None,
