@@ -19,8 +19,9 @@ from starlette.middleware import Middleware
 from app import __version__
 from app.api.errors import CatchUnexpected, install_error_handlers
 from app.api.lifecycle import ServiceFactory, ServiceLoader, load_service
-from app.api.middleware import MAX_BODY_BYTES, BodyLimit
+from app.api.middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from app.api.openapi import offline_docs, token_optional_in_openapi
+from app.api.responses import JSONResponse
 from app.api.routes import pages, probes, v1
 from app.config import Settings
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
         # CORS outermost, so browsers can read every answer, errors and 413s included.
         *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                       allow_headers=["Authorization", "Content-Type"])] if settings.cors_origins else []),
+        Middleware(SecurityHeaders),
         Middleware(CatchUnexpected),
         Middleware(BodyLimit, limit=MAX_BODY_BYTES),
     ]
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
                     '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
         middleware=middleware,
+        default_response_class=JSONResponse,
         docs_url=None,  # served below from local files: FastAPI's own page loads Swagger UI from a CDN
         redoc_url=None,
     )

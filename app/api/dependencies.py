@@ -77,6 +77,8 @@ def check_json_body(content_type: str | None, body: bytes) -> None:
                        [{"line": exc.lineno, "column": exc.colno, "offset": exc.pos}]) from None
     except RecursionError:
         raise ApiError(422, "invalid_json", "the body is not usable JSON: it is nested too deeply") from None
+    except ValueError:  # Python refuses integers of over 4,300 digits (its guard against slow parsing)
+        raise ApiError(422, "invalid_json", "the body is not usable JSON: a number in it has too many digits") from None
 
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <KEFU_API_TOKEN>; "

@@ -58,3 +58,35 @@ class BodyLimit:
                                   f"the request body is over {self.limit:,} bytes; send one buyer message at a time",
                                   [{"limit": self.limit}], headers={"Connection": "close"})
         await response(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Headers every answer carries so the panel cannot be framed, sniffed or made to run foreign script.
+
+    The Content-Security-Policy allows only the panel's own files (no inline script or style) and
+    no framing; /docs is left without it because Swagger UI starts from an inline script.
+    """
+
+    COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+              (b"referrer-policy", b"no-referrer")]
+    POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+              b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+    def __init__(self, app: ASGIApp, *, unguarded: tuple[str, ...] = ("/docs",)) -> None:
+        self.app = app
+        self.unguarded = unguarded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = list(self.COMMON)
+        if not scope["path"].startswith(self.unguarded):
+            headers.append((b"content-security-policy", self.POLICY))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -12,7 +12,7 @@ from app.api.errors import ApiError
 pages = APIRouter(include_in_schema=False)
 
 
-@pages.get("/")
+@pages.api_route("/", methods=["GET", "HEAD"])  # out of the schema: no duplicate operation ids
 async def side_panel(request: Request) -> Response:
     index: Path = request.app.state.web_dir / "index.html"
     if not index.is_file():

@@ -12,11 +12,15 @@ from app.api.schemas import HealthOut, ReadyOut
 probes = APIRouter(tags=["health"])
 
 
+# HEAD is answered where GET is (load balancers and uptime checkers probe with it); it stays out
+# of the OpenAPI document, where it would only repeat the GET operation.
+@probes.head("/healthz", include_in_schema=False)
 @probes.get("/healthz", response_model=HealthOut, summary="The process is up")
 async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
+@probes.head("/readyz", include_in_schema=False)
 @probes.get("/readyz", response_model=ReadyOut, responses={503: ERROR_RESPONSES[503]},
             summary="The index and model are loaded and /v1 answers")
 async def readyz(request: Request) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse
 
 from app.api.dependencies import (
     ERROR_RESPONSES,
@@ -13,6 +12,7 @@ from app.api.dependencies import (
     current_settings,
     ready_service,
 )
+from app.api.responses import JSONResponse
 from app.api.schemas import (
     ClassifyIn,
     EvaluateIn,

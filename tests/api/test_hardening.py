@@ -1,0 +1,42 @@
+"""Findings of issue 14's probe that the API now survives: each was a test first."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api import assert_error
+
+
+@pytest.mark.parametrize("body", [
+    '{"message": "\\ud800能便宜点吗"}',  # a half-cut emoji pasted from a chat window
+    '{"message": "能便宜点吗", "slots": {"coupon": "\\udfff"}}',
+])
+def test_a_lone_surrogate_is_answered_not_a_500(client, body):
+    response = client.post("/v1/reply", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.json()["scenario"]["label"] == "price"
+
+
+@pytest.mark.parametrize("path", ["/v1/reply", "/v1/search"])
+def test_a_5000_digit_number_is_a_clear_422(client, path):
+    field = "message" if path == "/v1/reply" else "query"
+    body = '{"' + field + '": "能便宜点吗", "top_k": ' + "9" * 5000 + "}"
+    response = client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+    error = assert_error(response, 422, "invalid_json")
+    assert "digits" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/readyz"])
+def test_head_is_answered_where_get_is(client, path):
+    assert client.head(path).status_code == client.get(path).status_code == 200
+
+
+def test_the_panel_is_served_with_security_headers(client):
+    page = client.get("/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    # The API's answers are not pages, but are never sniffed either.
+    assert client.get("/healthz").headers["X-Content-Type-Options"] == "nosniff"
