@@ -150,16 +150,15 @@ def test_the_sendable_reply_sets_are_well_formed_and_apart():
     assert messages[0] & messages[1] == set()
 
 
-def test_the_tuning_set_carries_a_blind_judges_verdicts_on_real_templates():
-    """Every tuning line has a person's verdicts (sendable / acceptable / never) on templates that
-    exist, no template in two verdicts of one line; the held-out set carries none yet."""
+def test_both_sendable_sets_carry_a_blind_judges_verdicts_on_real_templates():
+    """Every line of both sets has a person's verdicts (sendable / acceptable / never) on templates
+    that exist, no template in two verdicts of one line."""
     import yaml
 
     templates = {entry["id"] for entry in yaml.safe_load((CORPUS / "templates.yaml").read_text(encoding="utf-8"))}
     tuning, held_out = (parse_jsonl(path.read_text(encoding="utf-8").splitlines()).cases for path in SENDABLE_SETS)
-    for case in tuning:
+    for case in (*tuning, *held_out):
         assert case.verdicts is not None, case.id
         verdicts = [set(ids) for ids in case.verdicts.values()]
         assert set().union(*verdicts) <= templates, case.id
         assert sum(map(len, verdicts)) == len(set().union(*verdicts)), case.id
-    assert all(case.verdicts is None for case in held_out)

@@ -42,6 +42,8 @@ class JSONBodyRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def checked(request: Request) -> Response:
+            # The token before the body: without it, nobody learns how a body would be refused.
+            authorize(request, await _bearer(request))
             body = await request.body()  # cached on the request: FastAPI's parse reuses it
             if body:
                 check_json_body(request.headers.get("content-type"), body)

@@ -40,3 +40,18 @@ def test_the_panel_is_served_with_security_headers(client):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     # The API's answers are not pages, but are never sniffed either.
     assert client.get("/healthz").headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("content", "content_type"), [
+    (b"{not json", "application/json"),
+    (b"\xff\xfe", "application/json"),
+    (b"message=hi", "application/x-www-form-urlencoded"),
+    (b'{"message": "hi", "top_k": ' + b"9" * 5000 + b"}", "application/json"),
+])
+def test_without_the_token_a_bad_body_is_401_not_a_description_of_its_fault(make_client, content, content_type):
+    client = make_client(api_token="s3cret")
+    response = client.post("/v1/reply", content=content, headers={"Content-Type": content_type})
+    assert_error(response, 401, "unauthorized")
+    with_token = client.post("/v1/reply", content=content,
+                             headers={"Content-Type": content_type, "Authorization": "Bearer s3cret"})
+    assert with_token.status_code in (400, 415, 422)
