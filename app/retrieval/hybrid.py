@@ -113,11 +113,6 @@ class HybridRetriever:
         # Example rows are stored template by template, so each template owns one contiguous run.
         owners = [row["template_id"] for row in self.examples.rows]
         self._example_starts = np.array([owners.index(template_id) for template_id in ids])
-        self._example_owner = np.repeat(np.arange(len(ids)), np.diff(np.append(self._example_starts, len(owners))))
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Query vectors for normalized buyer messages, batched."""
-        return self.embedder.encode([self._query_prefix + text for text in texts])
 
     def encode_together(self, queries: Sequence[str], passages: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for normalized buyer messages (as queries) and reply texts (as the index embeds
@@ -153,7 +148,7 @@ class HybridRetriever:
         """Top passages and templates for one normalized message."""
         terms = self.tokenizer.tokenize(text)
         if vector is None:
-            vector = self.encode([text])
+            vector, _ = self.encode_together([text], [])
         scores = self.template_scores(terms, vector)
         templates = tuple(self.template_hits(terms, scores, top_k))
         return SearchResult(tuple(terms), tuple(self.passage_hits(terms, vector, top_k)), templates)
