@@ -23,4 +23,17 @@ Platform = Literal["taobao", "tmall", "jd"]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
 PLATFORM_NAMES_ZH: dict[str, str] = {"taobao": "淘宝", "tmall": "天猫", "jd": "京东"}
 
-__all__ = ["PLATFORMS", "PLATFORM_NAMES_ZH", "SCENARIOS", "SCENARIO_NAMES_ZH", "Platform", "Scenario"]
+# Where the buyer's order stands, how the buyer feels, and what kind of product the message is about:
+# what app/understanding reads from a message and what a template may be limited to.
+Stage = Literal["pre_purchase", "awaiting_dispatch", "in_transit", "delivered", "after_sale", "unknown"]
+STAGES: tuple[str, ...] = get_args(Stage)
+Mood = Literal["upset", "neutral", "closing"]
+MOODS: tuple[str, ...] = get_args(Mood)
+Category = Literal["clothing", "shoes", "electronics", "appliance", "cosmetics", "food", "home", "general"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+# What a message can state and a reply can ask for or use.
+Fact = Literal["height", "weight", "foot_length", "waist", "size", "order_id", "amount", "date", "colour", "spec",
+               "photo"]
+FACTS: tuple[str, ...] = get_args(Fact)
+
+__all__ = ["CATEGORIES", "FACTS", "MOODS", "STAGES", "Category", "Fact", "Mood", "Stage", "PLATFORMS", "PLATFORM_NAMES_ZH", "SCENARIOS", "SCENARIO_NAMES_ZH", "Platform", "Scenario"]
