@@ -389,11 +389,17 @@ def _print_reply(result: dict, as_json: bool, one_line: bool = False) -> None:
     if scenario["secondary"]:
         line += f"  次要: {SCENARIO_NAMES_ZH[scenario['secondary']]}"
     if result["needs_human"]:
-        line += "  需要人工处理"
+        line += f"  需要人工处理: {result['abstention']}"
     print(line)
     for number, reply in enumerate(result["replies"], start=1):
-        print(f"\n{number}. [{reply['template_id']}] {reply['score']:.2f}  来源: {reply['source']['label']}")
+        if reply["holding"]:
+            print(f"\n过渡回复（核实后再答）:\n   {reply['text']}")
+            continue
+        print(f"\n{number}. [{reply['template_id']}] 可直接发送 {reply['confidence']:.0%}  来源: {reply['source']['label']}")
         print(f"   {reply['text']}")
+    if result["needs_human"]:
+        for hit in result["support"]:
+            print(f"\n手册参考 ({' > '.join(hit['heading']) or hit['doc']}):\n   {hit['text'][:200]}")
     print()
 
 

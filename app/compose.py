@@ -22,9 +22,6 @@ class ReplyComposer:
     def __init__(self, etiquette: Etiquette) -> None:
         self.etiquette = etiquette
 
-    def is_upsell(self, template: Template) -> bool:
-        return template.topic in self.etiquette.complaint.upsell_topics
-
     def compose(
         self,
         template: Template,
@@ -34,9 +31,18 @@ class ReplyComposer:
         complaint: bool,
         slots: Mapping[str, str] | None = None,
     ) -> ComposedText:
+        body, missing = fill_slots(template.reply, slots or {})
+        return ComposedText(self.dress(body, platform=platform, first_turn=first_turn, complaint=complaint), missing)
+
+    def holding(self, *, platform: str, first_turn: bool, complaint: bool) -> str:
+        """The one reply offered when no template answers: the agent says they are checking."""
+        return self.dress(self.etiquette.holding, platform=platform, first_turn=first_turn, complaint=complaint)
+
+    def dress(self, body: str, *, platform: str, first_turn: bool, complaint: bool) -> str:
+        """A reply body with the platform's etiquette: greeting on the first turn, apology first on a
+        complaint, the closing, no 亲 where the platform forbids it."""
         rules = self.etiquette
         profile = rules.platforms[platform]
-        body, missing = fill_slots(template.reply, slots or {})
         body = self.tidy(body)
         if complaint:
             for mark in rules.complaint.cheerful:
@@ -54,7 +60,7 @@ class ReplyComposer:
         text = "".join(part for part in (greeting, _sentence(body), closing) if part)
         if not profile.allows_qin:
             text = self.without_qin(text)
-        return ComposedText(text, missing)
+        return text
 
     def tidy(self, text: str) -> str:
         """No shouting and no absolute promises, whatever the template says."""

@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.errors import CorpusError
 from app.handbooks.cleaning import EXTRA_STEPS, CleaningProfile
-from app.vocabulary import Platform, Scenario
+from app.shop import fact_placeholders
+from app.vocabulary import Category, Fact, Mood, Platform, Scenario, Stage
 
-# Slot name -> placeholder shown to the agent when the request does not fill it (docs/data-formats.md).
-SLOT_PLACEHOLDERS: dict[str, str] = {
+# Slot name -> placeholder shown to the agent when nothing fills it (docs/data-formats.md): what a
+# request carries, the size kefu computes from the shop's chart, and the shop's facts (app/shop.py).
+REQUEST_SLOTS: dict[str, str] = {
     "product": "【商品名】",
     "order_id": "【订单号】",
     "coupon": "【优惠券】",
@@ -32,7 +34,12 @@ SLOT_PLACEHOLDERS: dict[str, str] = {
     "agent": "【客服名】",
     "shop": "【店铺名】",
 }
-SLOT_PATTERN = re.compile(r"\{([a-z_]+)\}")
+# Facts a shop sets per platform ("payment_methods.jd") are named in templates without the platform
+# ("{payment_methods}"): the reply takes the value for the platform it is written for.
+PLATFORM_FACTS: dict[str, str] = {"payment_methods": "【支付方式】", "price_protection.how_to_apply": "【价保申请方式】"}
+SLOT_PLACEHOLDERS: dict[str, str] = {**REQUEST_SLOTS, "recommended_size": "【推荐尺码】", **fact_placeholders(),
+                                     **PLATFORM_FACTS}
+SLOT_PATTERN = re.compile(r"\{([a-z_]+(?:\.[a-z_]+)*)\}")
 
 HANDBOOKS = "handbooks"
 HANDBOOK_PROFILES = "handbook_profiles.yaml"
@@ -54,6 +61,17 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Applicability:
+    """Where a template answers the message: empty tuples mean "anywhere"."""
+
+    stages: tuple[str, ...] = ()  # order stages it fits; a message of unknown stage is never excluded
+    moods: tuple[str, ...] = ()  # buyer moods it fits
+    categories: tuple[str, ...] = ()  # product categories it is written for; a message naming none fits
+    needs: tuple[str, ...] = ()  # facts the reply is built on: suggested only when the message states them
+    asks: tuple[str, ...] = ()  # facts the reply asks for: never suggested when the message states them
+
+
+@dataclass(frozen=True)
 class Template:
     id: str
     scenario: str
@@ -62,6 +80,8 @@ class Template:
     examples: tuple[str, ...]
     platforms: tuple[str, ...]
     source: Source
+    applies: Applicability = Applicability()
+    pitch: bool = False  # a sales pitch: never after an order, to an upset buyer, or to one closing the chat
 
     @property
     def slots(self) -> tuple[str, ...]:
@@ -82,6 +102,15 @@ class _SourceModel(BaseModel):
     heading: str
 
 
+class _ApplicabilityModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stages: list[Stage] = Field(default_factory=list)
+    moods: list[Mood] = Field(default_factory=list)
+    categories: list[Category] = Field(default_factory=list)
+    needs: list[Fact] = Field(default_factory=list)
+    asks: list[Fact] = Field(default_factory=list)
+
+
 class _TemplateModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
@@ -91,6 +120,8 @@ class _TemplateModel(BaseModel):
     examples: list[str] = Field(min_length=5)
     platforms: list[Platform] = Field(min_length=1)
     source: Literal["team"] | _SourceModel
+    applies: _ApplicabilityModel = Field(default_factory=_ApplicabilityModel)
+    pitch: bool = False
 
     @field_validator("reply")
     @classmethod
@@ -145,6 +176,9 @@ def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
                 examples=tuple(e.strip() for e in model.examples),
                 platforms=tuple(model.platforms),
                 source=source,
+                applies=Applicability(*(tuple(getattr(model.applies, name)) for name in
+                                        ("stages", "moods", "categories", "needs", "asks"))),
+                pitch=model.pitch,
             )
         )
     return tuple(templates)

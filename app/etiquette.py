@@ -39,7 +39,6 @@ class ComplaintEtiquette(BaseModel):
     apology_markers: list[str] = Field(min_length=1)
     closing: str
     cheerful: list[str]
-    upsell_topics: list[str]
     grievance_cues: LexiconSpec
     inquiry_cues: LexiconSpec
 
@@ -47,6 +46,7 @@ class ComplaintEtiquette(BaseModel):
 class _EtiquetteModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     platforms: dict[str, PlatformProfile]
+    holding: str = Field(min_length=2)
     complaint: ComplaintEtiquette
     shouting: dict[str, str]
     absolute: dict[str, dict[str, str]]
@@ -56,6 +56,7 @@ class _EtiquetteModel(BaseModel):
 @dataclass(frozen=True)
 class Etiquette:
     platforms: Mapping[str, PlatformProfile]
+    holding: str  # the one reply offered when kefu abstains
     complaint: ComplaintEtiquette
     shouting: re.Pattern[str]
     absolute: tuple[tuple[str, str], ...]  # word -> modest wording, longest word first
@@ -79,7 +80,7 @@ class Etiquette:
         # Longest first, so "全网最低" is not half-replaced by a shorter entry.
         absolute = tuple(sorted(model.absolute["replacements"].items(), key=lambda kv: -len(kv[0])))
         apology = Lexicon.build(model.complaint.apology_markers)
-        return cls(model.platforms, model.complaint, shouting, absolute, rewrites, apology, *cues)
+        return cls(model.platforms, model.holding, model.complaint, shouting, absolute, rewrites, apology, *cues)
 
     def has_apology(self, text: str) -> bool:
         return bool(self.apology.find(matchable(text)))

@@ -51,6 +51,8 @@ class SuggestedReply:
     source: dict[str, Any]
     missing_slots: tuple[str, ...]
     example: str
+    confidence: float = 0.0  # calibrated probability that it can be sent as it is (app/models/reranker.py)
+    holding: bool = False  # a holding reply ("稍等，我帮您核实一下"), not an answer: kefu abstained
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,8 @@ class SuggestedReply:
             "scenario": self.scenario,
             "topic": self.topic,
             "score": round(self.score, 4),
+            "confidence": round(self.confidence, 4),
+            "holding": self.holding,
             "components": {name: round(value, 4) for name, value in self.components.items()},
             "terms": list(self.terms),
             "source": self.source,
@@ -75,10 +79,12 @@ class ReplyResult:
     scenario: ScenarioPrediction
     replies: tuple[SuggestedReply, ...]
     support: tuple[PassageHit, ...] = ()  # handbook passages behind the answer, for the agent to check
+    # Why no suggestion is worth sending, for the agent to read; None when kefu answers.
+    abstention: str | None = None
 
     @property
     def needs_human(self) -> bool:
-        return self.scenario.needs_human
+        return self.abstention is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +93,7 @@ class ReplyResult:
             "first_turn": self.first_turn,
             "scenario": self.scenario.as_dict(),
             "needs_human": self.needs_human,
+            "abstention": self.abstention,
             "replies": [reply.as_dict() for reply in self.replies],
             "support": [
                 {"id": hit.id, "doc": hit.doc, "heading": list(hit.heading), "text": hit.text,

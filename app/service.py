@@ -10,13 +10,14 @@ import numpy as np
 from app.build import CALIBRATION, CLASSIFIER, RELEVANCE, TONE_MODEL, expectation, make_tokenizer, training_set
 from app.compose import ReplyComposer
 from app.config import Settings
-from app.corpus import load_templates
+from app.corpus import PLATFORM_FACTS, Template, load_templates
 from app.errors import IndexStaleError, InputError
 from app.etiquette import Etiquette
 from app.inspection import Inspection, ReplyInspector
 from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
 from app.models.embedding import Embedder, load_embedder
 from app.models.relevance import RelevanceModel
+from app.models.reranker import Reranker
 from app.models.serving import BatchSettings, EncoderCache, MicroBatcher
 from app.models.tone import ToneModel
 from app.replies import (
@@ -29,8 +30,8 @@ from app.replies import (
     check_reply,
     check_top_k,
 )
-from app.retrieval.hybrid import FusionSettings, HybridRetriever, SearchResult
-from app.retrieval.ranking import rank_templates
+from app.retrieval.hybrid import FusionSettings, HybridRetriever, SearchResult, TemplateScores
+from app.retrieval.ranking import CandidateSignals, MessageContext, candidate_features, candidates, size_chart_for
 from app.retrieval.store import (
     COLLECTIONS,
     EXAMPLES,
@@ -44,10 +45,15 @@ from app.retrieval.store import (
     read_manifest,
     read_model,
 )
+from app.shop import SIZE_CHARTS, ShopProfile, load_shop_profile
 from app.text import normalize_text
+from app.understanding.entities import Entities
 from app.understanding.message import prepare_message
+from app.understanding.situation import MessageReader
+from app.vocabulary import PLATFORMS
 
 SUPPORT_PASSAGES = 2
+HOLDING = "holding"  # the template id of the holding reply offered when kefu abstains
 # Encoders see at most 512 tokens; a 5,000-character paste is classified on its opening, where
 # buyers state their matter, and segmented in full for BM25.
 MAX_ENCODED_CHARS = 480
@@ -80,7 +86,7 @@ class ServiceInfo:
 class KefuService:
     def __init__(self, settings: Settings, retriever: HybridRetriever, classifier: ScenarioClassifier,
                  composer: ReplyComposer, inspector: ReplyInspector, tone: ToneModel,
-                 relevance: RelevanceModel) -> None:
+                 relevance: RelevanceModel, reranker: Reranker, reader: MessageReader, shop: ShopProfile) -> None:
         self.settings = settings
         self.retriever = retriever
         self.classifier = classifier
@@ -88,6 +94,10 @@ class KefuService:
         self.inspector = inspector
         self.tone = tone
         self.relevance = relevance
+        self.reranker = reranker
+        self.reader = reader
+        self.shop = shop
+        self.facts = {platform: platform_facts(shop.facts(), platform) for platform in PLATFORMS}
 
     @classmethod
     def load(
@@ -95,6 +105,7 @@ class KefuService:
         settings: Settings,
         *,
         embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
         progress: Callable[[str], None] = lambda message: None,
     ) -> KefuService:
         """Load the index and model once; refuse a missing or stale index with how to fix it."""
@@ -146,7 +157,9 @@ class KefuService:
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexStaleError(f"the relevance model in {store} is unreadable ({exc}); {REBUILD}") from exc
         return cls(settings, retriever, classifier, ReplyComposer(etiquette),
-                   ReplyInspector.load(settings.corpus_dir, etiquette), tone_model, relevance)
+                   ReplyInspector.load(settings.corpus_dir, etiquette), tone_model, relevance,
+                   reranker or Reranker.load(settings.corpus_dir), MessageReader.load(settings.corpus_dir),
+                   load_shop_profile(settings.corpus_dir))
 
     def info(self) -> ServiceInfo:
         retriever = self.retriever
@@ -253,42 +266,139 @@ class KefuService:
             for i, (item, prediction) in enumerate(zip(items, predictions))
         ]
 
+    def rank(self, request: ReplyRequest, text: str, vector: np.ndarray, prediction: ScenarioPrediction) -> Ranked:
+        """The candidates for a prepared message, best first, with the reranker's evidence."""
+        retriever = self.retriever
+        templates = retriever.templates
+        context = self._context(request, text, prediction)
+        terms = retriever.tokenizer.tokenize(text)
+        scores = retriever.template_scores(terms, vector)
+        found = candidates(templates, scores.fused, prediction, context)
+        relevance = np.zeros(len(templates))
+        if len(found.indices):
+            relevance[found.indices] = self.relevance.probability(
+                np.repeat(vector, len(found.indices), axis=0), retriever.replies.vectors[found.indices])
+        features = candidate_features(templates, found, CandidateSignals(scores.dense, scores.reply_dense, scores.bm25,
+                                                                         relevance), prediction, context)
+        probability = self.reranker.probability(features)
+        order = np.argsort(-probability, kind="stable")
+        return Ranked(context, tuple(terms), scores, found.indices[order], probability[order], features[order])
+
+    def _context(self, request: ReplyRequest, text: str, prediction: ScenarioPrediction) -> MessageContext:
+        understood = self.reader.understand(text, request.history)
+        entities = understood.entities
+        # The sizes the shop's charts give for what the buyer stated (a template built on one needs it).
+        sizes = {}
+        for chart in SIZE_CHARTS:
+            advice = self.shop.recommend_size(chart, height_cm=entities.height_cm, weight_kg=entities.weight_kg,
+                                              foot_length_mm=entities.foot_length_mm, waist_cm=entities.waist_cm)
+            if advice is not None:
+                sizes[chart] = advice.size
+        # A complaint, or a late or lost parcel: apologise first and sell nothing (the inspection
+        # asks the same of agents' replies).
+        apology_owed = prediction.label == "complaint" or self.composer.etiquette.owes_apology(text, prediction.label)
+        return MessageContext(request.platform, stage=understood.stage, mood=understood.mood,
+                              category=understood.category, stated=understood.facts, ordered=understood.ordered,
+                              apology_owed=apology_owed or understood.mood == "upset", sizes=sizes,
+                              said=_said(entities))
+
+    def _slots(self, request: ReplyRequest, template: Template, context: MessageContext) -> dict[str, str]:
+        """What fills a template's slots: the shop's facts (for this platform), what the buyer stated, the
+        size from the shop's chart, and last (winning) what the request carries."""
+        values = dict(self.facts[request.platform])
+        values.update(context.said)
+        chart = size_chart_for(template)
+        if chart is not None and chart in context.sizes:
+            values["recommended_size"] = context.sizes[chart]
+        values.update(request.slots)
+        return values
+
     def _reply(self, request: ReplyRequest, text: str, vector: np.ndarray,
                prediction: ScenarioPrediction) -> ReplyResult:
         retriever = self.retriever
-        terms = retriever.tokenizer.tokenize(text)
-        scores = retriever.template_scores(terms, vector)
-        # A complaint, or a late or lost parcel: apologise first and sell nothing (the inspection
-        # asks the same of agents' replies).
-        complaint = prediction.label == "complaint" or self.composer.etiquette.owes_apology(text, prediction.label)
-        ranking = rank_templates(retriever.templates, scores.fused, prediction, platform=request.platform,
-                                 complaint=complaint, is_upsell=self.composer.is_upsell, top_k=request.top_k)
+        ranked = self.rank(request, text, vector, prediction)
+        context = ranked.context
+        support = tuple(retriever.passage_hits(list(ranked.terms), vector, SUPPORT_PASSAGES))
+        abstention = self._abstention(ranked)
+        if abstention is not None:
+            holding = self.composer.holding(platform=request.platform, first_turn=request.is_first_turn(),
+                                            complaint=context.apology_owed)
+            reply = SuggestedReply(text=holding, template_id=HOLDING, scenario=prediction.label, topic=HOLDING,
+                                   score=0.0, components={}, terms=(), source={"doc": "etiquette", "heading": None,
+                                                                              "label": "etiquette"},
+                                   missing_slots=(), example="", confidence=0.0, holding=True)
+            return ReplyResult(request.message, request.platform, request.is_first_turn(), prediction, (reply,),
+                               support, abstention)
+        shown = ranked.order[: request.top_k]
+        hits = retriever.template_hits(list(ranked.terms), ranked.scores, request.top_k, shown)
         replies = []
-        for hit, index in zip(retriever.template_hits(terms, scores, request.top_k, ranking.order), ranking.order):
+        for hit, confidence in zip(hits, ranked.probability):
             template = hit.template
             composed = self.composer.compose(
                 template,
                 platform=request.platform,
                 first_turn=request.is_first_turn(),
-                complaint=complaint or template.scenario == "complaint",
-                slots=request.slots,
+                complaint=context.apology_owed or template.scenario == "complaint",
+                slots=self._slots(request, template, context),
             )
             replies.append(SuggestedReply(
                 text=composed.text,
                 template_id=template.id,
                 scenario=template.scenario,
                 topic=template.topic,
-                score=float(ranking.scores[index]),
+                score=float(confidence),
                 components={"fused": hit.score, "bm25": hit.bm25, "dense": hit.dense},
                 terms=hit.terms,
                 source={"doc": template.source.doc or "team", "heading": template.source.heading,
                         "label": template.source.label},
                 missing_slots=composed.missing_slots,
                 example=hit.example,
+                confidence=float(confidence),
             ))
-        support = tuple(retriever.passage_hits(terms, vector, SUPPORT_PASSAGES))
         return ReplyResult(request.message, request.platform, request.is_first_turn(), prediction, tuple(replies),
                            support)
+
+    def _abstention(self, ranked: Ranked) -> str | None:
+        """Why a person should answer this message instead of a suggestion, or None."""
+        if len(ranked.order) == 0:
+            return "没有适用于这个商品、平台或订单状态的话术，请人工回复"
+        best = float(ranked.probability[0])
+        if best < self.reranker.abstain_below:
+            topic = self.retriever.templates[int(ranked.order[0])].topic
+            return f"没有能直接回答这条消息的话术（最接近的是{topic}，可直接发送的把握只有{best:.0%}），请人工回复"
+        return None
+
+
+def platform_facts(facts: dict[str, str], platform: str) -> dict[str, str]:
+    """The shop's facts as one platform's replies name them: "{payment_methods}" is the JD list on JD."""
+    values = dict(facts)
+    for name in PLATFORM_FACTS:
+        value = facts.get(f"{name}.{platform}")
+        if value:
+            values[name] = value
+    return values
+
+
+def _said(entities: Entities) -> dict[str, str]:
+    """Slots the buyer's own words fill, where they are unambiguous (one order number, one size …)."""
+    said = {}
+    for slot, values in (("order_id", entities.order_numbers), ("size", entities.sizes),
+                         ("amount", tuple(amount.text for amount in entities.amounts))):
+        if len(values) == 1:
+            said[slot] = values[0]
+    return said
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A message's candidates after reranking, best first."""
+
+    context: MessageContext
+    terms: tuple[str, ...]
+    scores: TemplateScores
+    order: np.ndarray  # template indices
+    probability: np.ndarray  # P(sendable as is), in the same order
+    features: np.ndarray  # the reranker's input rows, in the same order
 
 
 __all__ = ["KefuService", "ServiceInfo"]

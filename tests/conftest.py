@@ -62,10 +62,18 @@ def fake_index(tmp_path_factory, fake_embedder) -> Settings:
 
 @pytest.fixture(scope="session")
 def fake_service(fake_index, fake_embedder):
-    """One service over the fake index for the session (loading reads the models the build fitted)."""
+    """One service over the fake index for the session (loading reads the models the build fitted).
+
+    The shipped reranker was calibrated on the real encoder's scores; over the fake encoder's
+    meaningless vectors it would abstain on every message, so this service never abstains (tests of
+    abstention use the real service or set the threshold themselves).
+    """
+    from dataclasses import replace
+
+    from app.models.reranker import Reranker
     from app.service import KefuService
 
-    return KefuService.load(fake_index, embedder=fake_embedder)
+    return KefuService.load(fake_index, embedder=fake_embedder, reranker=replace(Reranker.load(CORPUS), abstain_below=0.0))
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +136,8 @@ def mini_corpus(tmp_path) -> Path:
 
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS / "handbooks", corpus / "handbooks")
-    for name in ("userdict.txt", "stopwords.txt", "etiquette.yaml", "inspection_rules.yaml"):
+    for name in ("userdict.txt", "stopwords.txt", "etiquette.yaml", "inspection_rules.yaml", "understanding.yaml",
+                 "reranker.json"):
         shutil.copy(CORPUS / name, corpus / name)
     (corpus / "templates.yaml").write_text(MINI_TEMPLATES, encoding="utf-8")
     (corpus / "training").mkdir()

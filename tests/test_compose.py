@@ -74,7 +74,3 @@ def test_slots_filled_or_shown_as_placeholders_never_raw():
     assert missing == ("courier", "tracking_no")
     assert "{" not in text
 
-
-def test_upsell_topics_are_known(composer):
-    assert composer.is_upsell(template("x", topic="price.promotion"))
-    assert not composer.is_upsell(template("x", topic="price.bargain"))

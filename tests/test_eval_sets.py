@@ -6,7 +6,7 @@ import pytest
 
 from app.evaluation.cases import parse_jsonl
 from app.evaluation.runner import evaluate
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, REPO
 from tests.test_cli import run_kefu
 
 INSPECTION_DEV = CORPUS / "training" / "inspection_dev.jsonl"  # for tuning the inspection rules
@@ -162,3 +162,22 @@ def test_both_sendable_sets_carry_a_blind_judges_verdicts_on_real_templates():
         verdicts = [set(ids) for ids in case.verdicts.values()]
         assert set().union(*verdicts) <= templates, case.id
         assert sum(map(len, verdicts)) == len(set().union(*verdicts)), case.id
+
+
+def test_the_real_messages_verdicts_name_real_templates_and_only_real_message_ids():
+    """corpus/eval/realdata_verdicts.jsonl: a blind judge's verdicts on the real JD messages, by id (the
+    messages stay in ../shared/realdata); scripts/eval_real.py joins them."""
+    import yaml
+
+    templates = {entry["id"] for entry in yaml.safe_load((CORPUS / "templates.yaml").read_text(encoding="utf-8"))}
+    records = [json.loads(line) for line in (CORPUS / "eval/realdata_verdicts.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(records) >= 250 and len({r["id"] for r in records}) == len(records)
+    for record in records:
+        assert set(record) == {"id", "asks", "sendable", "acceptable", "never"}, record["id"]
+        assert isinstance(record["asks"], bool) and record["id"].startswith("r")
+        listed = record["sendable"] + record["acceptable"] + record["never"]
+        assert set(listed) <= templates and len(listed) == len(set(listed)), record["id"]
+    real = REPO.parent / "shared/realdata/jd_buyer_messages_dev.jsonl"
+    if real.is_file():
+        ids = {json.loads(line)["id"] for line in real.read_text(encoding="utf-8").splitlines() if line.strip()}
+        assert {r["id"] for r in records} <= ids

@@ -694,6 +694,16 @@ FILLED = {"product": "这款连衣裙", "order_id": "2024061812345", "coupon": "
           "address": "浙江省杭州市西湖区文三路1号", "agent": "小美", "shop": "本店"}
 
 
+def _all_filled(platform: str) -> dict[str, str]:
+    """Every slot filled: the demo shop's facts for the platform, a computed size, the request's values,
+    and a stand-in for any fact the shop has not set."""
+    from app.service import platform_facts
+    from app.shop import load_shop_profile
+
+    facts = platform_facts(load_shop_profile(CORPUS).facts(), platform)
+    return {**{name: "3" for name in SLOT_PLACEHOLDERS}, **facts, "recommended_size": "L", **FILLED}
+
+
 def test_composed_template_replies_pass(inspector):
     composer = ReplyComposer(Etiquette.load(CORPUS))
     failures = []
@@ -703,7 +713,7 @@ def test_composed_template_replies_pass(inspector):
         for platform in template.platforms:
             for first_turn in (True, False):
                 text = composer.compose(template, platform=platform, first_turn=first_turn, complaint=complaint,
-                                        slots=FILLED).text
+                                        slots=_all_filled(platform)).text
                 result = inspector.inspect(template.examples[0], text, platform=platform, first_turn=first_turn,
                                            scenario=template.scenario)
                 if result.findings:
@@ -717,7 +727,8 @@ def test_composed_replies_in_a_plain_register_are_not_rude(inspector):
     plain = {"您": "你", "请": "", "亲，": "", "亲": "", "麻烦": "", "抱歉": "", "不好意思": "", "谢谢": "", "感谢": ""}
     rude = []
     for template in load_templates(CORPUS):
-        text = composer.compose(template, platform="taobao", first_turn=False, complaint=False, slots=FILLED).text
+        text = composer.compose(template, platform="taobao", first_turn=False, complaint=False,
+                                slots=_all_filled("taobao")).text
         for polite, bare in plain.items():
             text = text.replace(polite, bare)
         if "rude" in rules_of(inspector, text, template.examples[0], scenario=template.scenario):

@@ -163,6 +163,8 @@ class SuggestedReplyOut(_Response):
     source: SourceOut
     missing_slots: list[str] = Field(description="slots still shown as {name} in `text`; fill them in")
     example: str = Field(description="the template's example question closest to the message")
+    confidence: float = Field(description="calibrated probability that the reply can be sent as it is")
+    holding: bool = Field(description="a holding reply (kefu abstained): buys time, answers nothing")
 
 
 class SupportOut(_Response):
@@ -177,13 +179,13 @@ class ReplyOut(_Response):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "message": MESSAGE_EXAMPLE, "platform": "taobao", "first_turn": True,
         "scenario": ScenarioOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
-        "needs_human": False,
+        "needs_human": False, "abstention": None,
         "replies": [{
             "text": "您好，欢迎光临本店，很高兴为您服务。麻烦告诉我您的身高、体重和平时穿的尺码，我对照尺码表帮您推荐合适的码数。",
             "template_id": "size.recommend.height_weight", "scenario": "size", "topic": "size.recommend",
             "score": 0.9718, "components": {"fused": 0.0455, "bm25": 6.6622, "dense": 0.5926},
             "terms": ["170", "穿", "什么", "码"], "source": {"doc": "team", "heading": None, "label": "team"},
-            "missing_slots": [], "example": "170 60kg穿什么码",
+            "missing_slots": [], "example": "170 60kg穿什么码", "confidence": 0.81, "holding": False,
         }],
         "support": [{"id": "001-3f2a9c1b7d", "doc": "001_9c9b238a49b05347.txt",
                      "heading": ["天猫卖家客服专业话术", "售前"], "text": "问到尺码：……", "score": 0.0322}],
@@ -193,8 +195,10 @@ class ReplyOut(_Response):
     platform: Platform
     first_turn: bool
     scenario: ScenarioOut
-    needs_human: bool
-    replies: list[SuggestedReplyOut] = Field(description="suggested replies, best first")
+    needs_human: bool = Field(description="true when no suggestion can be trusted; a person should answer")
+    abstention: str | None = Field(description="why a person should answer (shown to the agent); null when kefu answers")
+    replies: list[SuggestedReplyOut] = Field(description="suggested replies, best first; when kefu abstains, at most "
+                                                        "one holding reply")
     support: list[SupportOut] = Field(description="handbook passages behind the answer, best first")
 
 

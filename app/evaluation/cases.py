@@ -31,6 +31,7 @@ class EvalCase:
     expect: tuple[str, ...] | None = None  # the inspection rules a human says `reply` breaks
     # Template ids a person judged for this message, by verdict; None when the line has no verdicts.
     verdicts: dict[str, tuple[str, ...]] | None = None
+    history: tuple[tuple[str, str], ...] = ()  # earlier turns, oldest first: (role, text)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
         expect = [expect]
     if expect is not None and (not isinstance(expect, list) or any(rule not in RULES for rule in expect)):
         raise ValueError(f"`expect` must list inspection rules among {', '.join(RULES)}")
+    history = _history(record.get("history"))
     verdicts = None
     if any(name in record for name in VERDICTS):
         verdicts = {}
@@ -139,12 +141,27 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
         also=tuple(also),
         reply=reply,
         platform=platform,
-        first_turn=_boolean(record.get("first_turn", True), "first_turn"),
+        # With a history, the greeting is owed only when no agent has spoken yet.
+        first_turn=_boolean(record.get("first_turn", not any(role == "agent" for role, _ in history)), "first_turn"),
         ok=None if record.get("ok") is None else _boolean(record["ok"], "ok"),
         id=None if record.get("id") is None else str(record["id"]),
         expect=None if expect is None else tuple(expect),
         verdicts=verdicts,
+        history=history,
     )
+
+
+def _history(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("`history` must list earlier turns, oldest first")
+    turns = []
+    for turn in value:
+        if not (isinstance(turn, dict) and turn.get("role") in ("buyer", "agent") and isinstance(turn.get("text"), str)):
+            raise ValueError('each `history` turn must be {"role": "buyer" or "agent", "text": "..."}')
+        turns.append((turn["role"], turn["text"]))
+    return tuple(turns)
 
 
 def _boolean(value: object, name: str) -> bool:

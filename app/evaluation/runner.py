@@ -21,7 +21,7 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """(summary, one record per evaluated case). Messages are encoded a batch at a time; a case's
     latency is its batch's wall time divided by the batch size (amortized, as a team lead's run sees it)."""
-    from app.replies import ReplyRequest
+    from app.replies import ReplyRequest, Turn
 
     cases = parsed.cases
     records: list[dict] = []
@@ -30,7 +30,8 @@ def evaluate(
         batch = cases[start : start + batch_size]
         started = time.perf_counter()
         reviewed = service.review_many(
-            [ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn) for case in batch],
+            [ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn,
+                          history=tuple(Turn(role, text) for role, text in case.history)) for case in batch],
             [case.reply for case in batch],
         )
         elapsed = time.perf_counter() - started
@@ -51,9 +52,11 @@ def _record(case: EvalCase, result, inspection) -> dict:
         "also": list(case.also),
         "prediction": {"label": scenario.label, "confidence": round(scenario.confidence, 4),
                        "secondary": scenario.secondary, "needs_human": scenario.needs_human},
+        "needs_human": result.needs_human,
+        "abstention": result.abstention,
         "correct": None if case.scenario is None else scenario.label == case.scenario or scenario.label in case.also,
         "replies": [{"template_id": r.template_id, "scenario": r.scenario, "score": round(r.score, 4), "text": r.text}
-                    for r in result.replies],
+                    for r in result.replies if not r.holding],
     }
     if inspection is not None:
         record["reply"] = case.reply
@@ -93,7 +96,7 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
             # Only for lines carrying a person's verdicts on the templates; None otherwise.
             "judged": score_replies([r["verdicts"] for r in judged_replies],
                                     [[reply["template_id"] for reply in r["replies"]] for r in judged_replies],
-                                    [r["prediction"]["needs_human"] for r in judged_replies]) if judged_replies else None,
+                                    [r["needs_human"] for r in judged_replies]) if judged_replies else None,
         },
         "inspection": {
             "inspected": len(inspected),

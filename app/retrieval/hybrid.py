@@ -57,6 +57,7 @@ class TemplateScores:
     bm25: np.ndarray
     dense: np.ndarray
     best_example: np.ndarray  # row index into the examples collection
+    reply_dense: np.ndarray  # cosine to each template's reply
 
 
 @dataclass(frozen=True)
@@ -132,17 +133,18 @@ class HybridRetriever:
             for start, end in zip(self._example_starts, np.append(self._example_starts[1:], len(example_dense)))
         ])
         f = self._fusion
+        reply_dense = self.replies.dense.scores(vector)[0]
         fused = fuse(
             [
                 Signal(bm25, f.bm25_weight, lexical=True),
                 Signal(dense, f.dense_weight, lexical=False),
                 Signal(self.replies.bm25.scores(terms), f.reply_weight * f.bm25_weight, lexical=True),
-                Signal(self.replies.dense.scores(vector)[0], f.reply_weight * f.dense_weight, lexical=False),
+                Signal(reply_dense, f.reply_weight * f.dense_weight, lexical=False),
             ],
             method=f.method,
             rrf_k=f.rrf_k,
         )
-        return TemplateScores(fused, bm25, dense, best)
+        return TemplateScores(fused, bm25, dense, best, reply_dense)
 
     def search(self, text: str, top_k: int = 5, *, vector: np.ndarray | None = None) -> SearchResult:
         """Top passages and templates for one normalized message."""

@@ -1,45 +1,151 @@
-"""The ranking policy: fused retrieval scores -> the templates to suggest, in order, with their scores.
+"""The ranking policy: which templates may answer a message, and in what order.
 
-The predicted scenario is preferred, not required; templates not meant for the platform, and sales
-pitches where the buyer is owed an apology, are never suggested.
+Three steps, each asking more of a template than the last:
+1. *Eligibility* (hard rules): the platform; the product category the template is written for; the
+   facts it needs (a size from height and weight needs both) and the facts it asks for (never ask
+   again for what the message states); and no sales pitch to a buyer who has ordered, is upset or
+   is closing the chat, or is owed an apology.
+2. *Candidates*: the eligible templates with the best fused retrieval scores, weighted by the
+   probability of their scenario (the predicted scenario is preferred, not required), plus every
+   closing reply when the buyer is closing the chat.
+3. *Reranking* (app/models/reranker.py): the probability that each candidate can be sent as it is,
+   from its retrieval scores, the scenario, the reply's relevance to the message and how well its
+   stage, mood and product fit; the best candidates first. When even the best is unlikely, the
+   service abstains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from app.corpus import Template
 from app.models.classifier import ScenarioPrediction
+from app.models.reranker import FEATURES
+
+POOL = 20  # candidates the reranker sees; the sendable template is within the first 20 by fused score
+AFTER_ORDER = frozenset({"awaiting_dispatch", "in_transit", "delivered", "after_sale"})
 
 
 @dataclass(frozen=True)
-class Ranking:
-    order: np.ndarray  # template indices, best first, at most top_k
-    scores: np.ndarray  # every template's final score (-1 where it may not be suggested)
+class MessageContext:
+    """What the ranking knows about the message beyond its words (app/understanding)."""
+
+    platform: str
+    stage: str = "unknown"
+    mood: str = "neutral"
+    category: str | None = None
+    stated: frozenset[str] = frozenset()  # facts the buyer gave: height, weight, order_id …
+    ordered: bool | None = None  # True once the buyer has clearly ordered
+    apology_owed: bool = False  # a complaint, a late or lost parcel, an upset buyer
+    sizes: Mapping[str, str] = field(default_factory=dict)  # size chart -> the size it gives for the stated facts
+    said: Mapping[str, str] = field(default_factory=dict)  # slots the buyer's words fill (one order number …)
+
+    @property
+    def after_order(self) -> bool:
+        return self.ordered is True or self.stage in AFTER_ORDER
 
 
-def rank_templates(
-    templates: Sequence[Template],
-    fused: np.ndarray,
-    prediction: ScenarioPrediction,
-    *,
-    platform: str,
-    complaint: bool,
-    is_upsell: Callable[[Template], bool],
-    top_k: int,
-) -> Ranking:
-    # Fused scores (RRF) are put on 0..1 by the best a template can get, then weighted by the
-    # probability of the template's scenario: the predicted scenario is preferred, not required.
+def ineligibility(template: Template, context: MessageContext) -> str | None:
+    """Why a template may not answer this message, or None when it may."""
+    applies = template.applies
+    if context.platform not in template.platforms:
+        return "platform"
+    if applies.categories and context.category not in (None, "general") and context.category not in applies.categories:
+        return "category"
+    if not set(applies.needs) <= context.stated:
+        return "needs"
+    chart = size_chart_for(template)
+    if chart is not None and chart not in context.sizes:
+        return "needs"  # a size from the chart, and the chart gives none for what the buyer stated
+    if set(applies.asks) & context.stated:
+        return "asks"
+    if template.pitch and (context.apology_owed or context.after_order or context.mood in ("upset", "closing")):
+        return "pitch"
+    return None
+
+
+def size_chart_for(template: Template) -> str | None:
+    """The shop's size chart a template's {recommended_size} comes from, or None when it names no size."""
+    if "recommended_size" not in template.slots:
+        return None
+    needs = set(template.applies.needs)
+    if template.topic == "size.kids":
+        return "kids"  # no shop chart for children yet: never computed, so never suggested
+    return "shoes" if "foot_length" in needs else "pants" if "waist" in needs else "clothing"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    indices: np.ndarray  # template indices, by prior, best first
+    prior: np.ndarray  # every template's prior score (-1 where ineligible)
+
+
+def candidates(templates: Sequence[Template], fused: np.ndarray, prediction: ScenarioPrediction,
+               context: MessageContext, pool: int = POOL) -> Candidates:
+    # Fused scores (RRF) are put on 0..1 by the best a template gets, then weighted by the
+    # probability of the template's scenario.
     scaled = fused / max(float(fused.max(initial=0.0)), 1e-9)
     weights = np.array([0.5 + prediction.scores[t.scenario] for t in templates]) / 1.5
-    # When the classifier abstains no suggestion may look like a confident match.
-    final = scaled * weights * (0.5 if prediction.needs_human else 1.0)
-    eligible = np.array([platform in t.platforms and not (complaint and is_upsell(t)) for t in templates])
-    final = np.where(eligible, final, -1.0)
-    return Ranking(np.argsort(-final, kind="stable")[:top_k], final)
+    eligible = np.array([ineligibility(t, context) is None for t in templates])
+    prior = np.where(eligible, scaled * weights, -1.0)
+    order = np.argsort(-prior, kind="stable")
+    chosen = [int(i) for i in order[:pool] if prior[i] >= 0]
+    if context.mood == "closing":
+        chosen += [i for i, t in enumerate(templates)
+                   if eligible[i] and "closing" in t.applies.moods and i not in chosen]
+    return Candidates(np.array(chosen, dtype=int), prior)
 
 
-__all__ = ["Ranking", "rank_templates"]
+def fit_of(listed: Sequence[str], value: str | None, unknown: Sequence[str | None] = (None, "unknown")) -> float:
+    """+1 when a template is written for this stage/mood/product, -1 when for others, 0 when it does not say
+    or the message does not tell."""
+    if not listed or value in unknown:
+        return 0.0
+    return 1.0 if value in listed else -1.0
+
+
+@dataclass(frozen=True)
+class CandidateSignals:
+    """Per-candidate evidence, computed once by the service (app/service.py)."""
+
+    dense_example: np.ndarray  # best cosine to one of the template's example questions
+    dense_reply: np.ndarray  # cosine to the template's reply
+    bm25_example: np.ndarray  # best BM25 score against an example question
+    relevance: np.ndarray  # the relevance model's probability that the reply answers the message
+
+
+def candidate_features(templates: Sequence[Template], found: Candidates, signals: CandidateSignals,
+                       prediction: ScenarioPrediction, context: MessageContext) -> np.ndarray:
+    """One row of FEATURES per candidate (app/models/reranker.py names them)."""
+    idx = found.indices
+    if len(idx) == 0:
+        return np.zeros((0, len(FEATURES)))
+    dense = signals.dense_example[idx]
+    bm25_top = max(float(signals.bm25_example.max(initial=0.0)), 1e-9)
+    rows = []
+    for rank, (i, d) in enumerate(zip(idx, dense)):
+        t = templates[i]
+        applies = t.applies
+        rows.append([
+            found.prior[i],
+            1.0 / (1.0 + rank),
+            d,
+            d - float(dense.max()),
+            signals.dense_reply[i],
+            signals.bm25_example[i] / bm25_top,
+            prediction.scores[t.scenario],
+            1.0 if prediction.needs_human else 0.0,
+            signals.relevance[i],
+            fit_of(applies.stages, context.stage),
+            fit_of(applies.moods, context.mood, unknown=()),
+            1.0 if applies.categories and context.category in applies.categories else 0.0,
+            1.0 if applies.needs else 0.0,
+        ])
+    return np.asarray(rows, dtype=np.float64)
+
+
+__all__ = ["AFTER_ORDER", "POOL", "CandidateSignals", "Candidates", "MessageContext", "candidate_features",
+           "candidates", "fit_of", "ineligibility", "size_chart_for"]

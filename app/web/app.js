@@ -107,8 +107,21 @@
     card.dataset.templateId = reply.template_id || "";
 
     const head = el("div", "card-head");
-    head.append(el("span", "rank", "#" + rank));
-    if (reply.scenario) head.append(el("span", "tag tag-" + reply.scenario, scenarioName(reply.scenario)));
+    if (reply.holding) {
+      card.classList.add("holding");
+      head.append(el("span", "rank", "过渡"));
+      head.append(el("span", "tag tag-holding", "先回复买家，核实后再答"));
+    } else {
+      head.append(el("span", "rank", "#" + rank));
+    }
+    if (reply.scenario && !reply.holding) {
+      head.append(el("span", "tag tag-" + reply.scenario, scenarioName(reply.scenario)));
+      if (typeof reply.confidence === "number") {
+        const sure = el("span", "confidence", "可直接发送 " + percent(reply.confidence));
+        sure.title = "这条建议不经修改即可发送的把握";
+        head.append(sure);
+      }
+    }
     const copy = el("button", "copy", "复制");
     copy.type = "button";
     copy.dataset.testid = "copy";
@@ -119,7 +132,7 @@
     body.dataset.testid = "reply-text";
     body.append(withSlots(reply.text));
 
-    card.append(head, body, el("p", "why", why(reply)));
+    card.append(head, body, el("p", "why", reply.holding ? "系统没有把握回答这条消息：先发这句，再查手册或订单后人工回复。" : why(reply)));
 
     let timer = 0;
     copy.addEventListener("click", async () => {
@@ -150,7 +163,19 @@
 
     const human = Boolean(data.needs_human);
     $("needs-human").hidden = !human;
+    $("abstention").textContent = data.abstention || "没有能直接发送的话术，请人工回复。";
     results.classList.toggle("human", human);
+
+    // When kefu abstains, the handbook passages closest to the message help the agent answer.
+    const support = Array.isArray(data.support) ? data.support : [];
+    const supportList = $("support-list");
+    supportList.replaceChildren();
+    support.forEach((hit) => {
+      const item = el("li", "support-item");
+      item.append(el("span", "support-heading", (hit.heading || []).join(" › ") || hit.doc), el("p", "", hit.text));
+      supportList.append(item);
+    });
+    $("support").hidden = !(human && support.length);
 
     $("buyer-text").textContent = data.message;
 
