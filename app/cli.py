@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from app.console import quiet_libraries
 from app.errors import InputError, KefuError
-from app.vocabulary import PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS
+from app.vocabulary import PLATFORMS, POSITIONS, SCENARIO_NAMES_ZH, SCENARIOS
 
 # Messages read from stdin are answered in batches: one encoder call per batch, bounded memory.
 STDIN_BATCH = 64
@@ -23,6 +23,8 @@ EXAMPLES = {
     "serve": "kefu serve --host 127.0.0.1 --port 8000 --workers 1",
     "reply": 'kefu reply "这件衣服170斤穿什么码" --platform jd --json   |   kefu reply - --json < messages.txt',
     "bench": "kefu bench --quick --json > bench.json",
+    "qc": "kefu qc chats.jsonl --fast --report qc.html --out conversations.jsonl   |   "
+          "kefu qc qianniu.txt --agents 小美,小王 --json",
 }
 
 
@@ -100,10 +102,43 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--reply", required=True, help="the agent's reply")
     inspect.add_argument("--platform", choices=PLATFORMS, default=None,
                          help="taobao, tmall or jd (default KEFU_DEFAULT_PLATFORM)")
-    inspect.add_argument("--no-first-turn", dest="first_turn", action="store_false", default=True,
-                         help="the conversation is under way (no greeting expected)")
+    inspect.add_argument("--position", choices=POSITIONS, default="middle",
+                         help="where the reply stands: first (owes a greeting), last (owes a closing), "
+                              "middle (default: neither)")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(run=_inspect)
+
+    qc = commands.add_parser(
+        "qc", help="quality inspection (质检) of whole conversations in a chat log, per agent",
+        description="Read a chat log (JSON Lines or CSV with the columns conversation, time, role, agent, text, or "
+                    "their Chinese names 会话ID, 时间, 角色, 客服, 内容; or a 千牛/咚咚 text export of '昵称 "
+                    "2026-11-30 10:01:02' lines, each followed by its message). Each agent reply is inspected "
+                    "against the buyer messages it answers, with its place in the conversation; response times, "
+                    "unanswered messages and apologies are counted per agent. The log is streamed: memory stays "
+                    "flat whatever its size. Bad lines are reported with their line number and skipped; the exit "
+                    "code is 1 only when no message could be read.",
+        epilog=f"example: {EXAMPLES['qc']}")
+    qc.add_argument("chats", help="the chat log (.jsonl, .csv, or a .txt export); - reads stdin (give --format)")
+    qc.add_argument("--format", choices=("jsonl", "csv", "text"), default=None,
+                    help="the log's format (default: from the file name, else from its first line)")
+    qc.add_argument("--agents", action="append", default=[], metavar="NAMES",
+                    help="text exports: agents' nicknames, comma-separated (repeatable); nicknames with a colon, "
+                         "like 店铺名:小美 (千牛 sub-accounts), are agents anyway")
+    qc.add_argument("--platform", choices=PLATFORMS, default=None,
+                    help="taobao, tmall or jd (default KEFU_DEFAULT_PLATFORM)")
+    qc.add_argument("--fast", action="store_true",
+                    help="the word and pattern rules alone: no model loads (thousands of replies a second)")
+    qc.add_argument("--gap", type=_positive(float), default=30.0, metavar="MINUTES",
+                    help="a silence longer than this ends a conversation (default 30)")
+    qc.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    qc.add_argument("--out", metavar="FILE", help="write one JSON line per conversation, turns and findings included")
+    qc.add_argument("--report", metavar="FILE", help="write a self-contained HTML report with charts")
+    qc.add_argument("--worst", type=_positive(int), default=20, metavar="N",
+                    help="how many worst conversations the report shows in full (default 20; 3 more per agent)")
+    qc.add_argument("--max-open", type=_positive(int), default=5000, metavar="N",
+                    help="conversations held open at once before the quietest is closed (default 5000)")
+    qc.add_argument("--encoding", default="utf-8", help="the log's encoding (default utf-8; gb18030 for GBK exports)")
+    qc.set_defaults(run=_qc)
 
     serve = commands.add_parser("serve", help="run the HTTP API and the side panel (uvicorn)",
                                 epilog=f"example: {EXAMPLES['serve']}")
@@ -258,7 +293,7 @@ def _reply_batch(service, requests, as_json: bool) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.evaluation.cases import parse_csv, parse_jsonl
+    from app.evaluation.cases import read_cases
     from app.evaluation.runner import evaluate
     from app.service import KefuService
 
@@ -267,12 +302,9 @@ def _eval(args: argparse.Namespace) -> int:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    # A broken byte spoils one line, not the file: that line then fails to parse and is skipped.
-    text = raw.decode("utf-8-sig", errors="replace")
     settings = _settings()
-    default = settings.default_platform
-    parsed = (parse_csv(text, default_platform=default) if path.suffix.lower() == ".csv"
-              else parse_jsonl(text.splitlines(), default_platform=default))
+    # Read as written: a broken byte skips its own line, U+2028 inside a string splits nothing.
+    parsed = read_cases(raw, path.name, default_platform=settings.default_platform)
     for skipped in parsed.skipped:
         _progress(f"line {skipped.line} skipped: {skipped.reason}")
     # With nothing to evaluate there is no reason to load the model.
@@ -347,15 +379,187 @@ def _inspect(args: argparse.Namespace) -> int:
 
     settings = _settings()
     service = KefuService.load(settings, progress=_progress)
-    item = InspectionRequest(args.message, args.reply, args.platform or settings.default_platform, args.first_turn)
+    item = InspectionRequest(args.message, args.reply, args.platform or settings.default_platform, args.position)
     result = service.inspect_many([item])[0].as_dict()
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
-    print(f"{'通过' if result['ok'] else '未通过'}  得分 {result['score']}")
+    print(f"{'可以发送' if result['ok'] else '不宜发送'}  得分 {result['score']}")
     for finding in result["findings"]:
         print(f"- [{finding['severity']}] {finding['rule']}: {finding['detail']}")
     return 0
+
+
+def _qc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.inspection.conversations import ChatLogReader, ConversationAssembler, detect_format
+    from app.inspection.qc import ConversationInspector, QcTally, inspect_log
+
+    settings = _settings()
+    platform = args.platform or settings.default_platform
+    agents = [name for value in args.agents for name in value.replace("，", ",").split(",") if name.strip()]
+    if args.chats == "-":
+        if args.format is None:
+            raise InputError("reading stdin needs --format jsonl, csv or text")
+        stream, size = sys.stdin.buffer, 0
+    else:
+        path = Path(args.chats)
+        try:
+            stream, size = open(path, "rb"), path.stat().st_size
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        log_format = args.format or detect_format(args.chats, stream.peek(4096)[:4096])  # type: ignore[union-attr]
+        reader = ChatLogReader(stream, log_format, agents=agents, encoding=args.encoding, gap_minutes=args.gap)
+        from app.inspection.qc import RuleJudge, ServiceJudge
+
+        if args.fast:
+            from app.inspection import ReplyInspector
+
+            judge: RuleJudge | ServiceJudge = RuleJudge(ReplyInspector.load(settings.corpus_dir))
+            mode = "fast"
+        else:
+            from app.service import KefuService
+
+            judge = ServiceJudge(KefuService.load(settings, progress=_progress))
+            mode = "full"
+        inspector = ConversationInspector(judge, platform=platform)
+        tally = QcTally(worst=args.worst)
+        assembler = ConversationAssembler(gap_minutes=args.gap, max_open=args.max_open)
+        out = open(args.out, "w", encoding="utf-8") if args.out else None
+        progress = _QcProgress(reader, tally, size)
+        started = time.perf_counter()
+        reported = 0
+
+        def on_verdict(verdict) -> None:
+            if out is not None:
+                out.write(_json_line(verdict.as_dict()))
+
+        def on_batch() -> None:
+            nonlocal reported
+            for bad in tally.skipped[reported:]:
+                progress.clear()
+                _progress(f"line {bad.line} skipped: {bad.reason}")
+            reported = len(tally.skipped)
+            progress.show()
+
+        try:
+            inspect_log(reader, inspector, tally, assembler=assembler, on_verdict=on_verdict, on_batch=on_batch)
+        finally:
+            if out is not None:
+                out.close()
+        progress.done()
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    spent = time.perf_counter() - started
+    if tally.bad_lines > reported:
+        _progress(f"... {tally.bad_lines - reported} more bad lines (the first {reported} are listed above)")
+    if tally.bad_lines:
+        _progress(f"{tally.bad_lines} bad line(s) skipped of {reader.lines_read}")
+    if tally.messages == 0:
+        raise InputError(f"no message could be read from {args.chats} ({reader.lines_read} lines, "
+                         f"{tally.bad_lines} bad)")
+    summary = {"source": args.chats, "format": log_format, "mode": mode, "platform": platform,
+               "lines": reader.lines_read, "seconds": round(spent, 2),
+               "replies_per_s": round(tally.replies / spent, 1) if spent > 0 else None, **tally.summary()}
+    if args.report:
+        from app.inspection.qc_report import render_qc_report
+        from app.vocabulary import PLATFORM_NAMES_ZH
+
+        how = "快速模式：只用词表和规则" if mode == "fast" else "完整模式：规则 + 场景、语气、相关度模型"
+        subtitle = f"{Path(args.chats).name} · {how} · {PLATFORM_NAMES_ZH[platform]} · 读取 {reader.lines_read} 行"
+        Path(args.report).write_text(render_qc_report(summary, [v.as_dict() for v in tally.worst()],
+                                                      title="kefu 会话质检报告", subtitle=subtitle), encoding="utf-8")
+        _progress(f"report written to {args.report}")
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        _print_qc(summary)
+    return 0
+
+
+def _json_line(record: dict) -> str:
+    """One JSON line; line and paragraph separators escaped so that no line splitter breaks a record."""
+    text = json.dumps(record, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085") + "\n"
+
+
+class _QcProgress:
+    """A progress bar on stderr for `kefu qc`: share of the file read, replies judged, replies a second."""
+
+    def __init__(self, reader, tally, size: int) -> None:
+        self.reader, self.tally, self.size = reader, tally, size
+        self.started = self.shown = time.perf_counter()
+        self.drawn = False
+
+    def show(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self.shown < 0.5:
+            return
+        self.shown = now
+        replies = self.tally.replies
+        rate = replies / max(now - self.started, 1e-9)
+        read = self.reader.bytes_read
+        if self.size:
+            width = 30
+            filled = min(width, width * read // self.size)
+            head = f"{'#' * filled}{'.' * (width - filled)} {min(read / self.size, 1):.0%}"
+        else:
+            head = f"{read / 1e6:.1f} MB"
+        print(f"\r[kefu] {head}  {self.tally.conversations:,} conversations  {replies:,} replies  "
+              f"{rate:,.0f} replies/s", end="", file=sys.stderr, flush=True)
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            print(file=sys.stderr)
+            self.drawn = False
+
+    def done(self) -> None:
+        self.show(force=True)
+        self.clear()
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-aligned in `width` terminal columns, a CJK character taking two."""
+    import unicodedata
+
+    used = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+    return text + " " * max(1, width - used)
+
+
+def _print_qc(summary: dict) -> None:
+    def pct(value):
+        return "—" if value is None else f"{value:.1%}"
+
+    def secs(value):
+        return "—" if value is None else f"{value:g}s"
+
+    overall = summary["overall"]
+    print(f"{summary['source']} ({summary['format']}, {summary['mode']} mode): {summary['conversations']} "
+          f"conversations, {summary['agent_replies']} agent replies, {summary['bad_lines']} bad lines, "
+          f"{summary['unattended']} unattended, {summary['cut']} cut")
+    print(f"replies fine to send {pct(overall['reply_pass_rate'])}  conversations with every reply fine "
+          f"{pct(overall['conversation_pass_rate'])}  first response p50 {secs(overall['first_response_s']['p50'])} "
+          f"p90 {secs(overall['first_response_s']['p90'])}  average response {secs(overall['response_s']['mean'])}  "
+          f"unanswered buyer messages {overall['unanswered']}  missing apologies {overall['apology_missing']}")
+    print(f"\n{_pad('agent', 20)}{'conv':>6}{'conv ok':>9}{'replies':>9}{'reply ok':>10}{'first p50':>11}{'first p90':>11}"
+          f"{'unanswered':>12}  top rules")
+    for name, figures in summary["agents"].items():
+        first = figures["first_response_s"]
+        rules = ", ".join(f"{rule} {count}" for rule, count in
+                          sorted(figures["rules"].items(), key=lambda item: -item[1])[:3])
+        print(f"{_pad(name, 20)}{figures['conversations']:>6}{pct(figures['conversation_pass_rate']):>9}"
+              f"{figures['replies']:>9}{pct(figures['reply_pass_rate']):>10}{secs(first['p50']):>11}"
+              f"{secs(first['p90']):>11}{figures['unanswered']:>12}  {rules}")
+    if summary["worst"]:
+        print("\nworst conversations:")
+        for row in summary["worst"][:10]:
+            print(f"  #{row['seq']} {row['conversation']} (line {row['line']}, {', '.join(row['agents']) or 'unattended'}):"
+                  f" {row['failed']} of {row['replies']} replies not fine, {row['unanswered']} unanswered, "
+                  f"score {row['score']}")
 
 
 def _serve(args: argparse.Namespace) -> int:

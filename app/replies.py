@@ -105,12 +105,13 @@ class ReplyResult:
 
 @dataclass(frozen=True)
 class InspectionRequest:
-    """An agent's reply to a buyer message, to inspect; first_turn: the reply opens the conversation."""
+    """An agent's reply to a buyer message, to inspect; position: where the reply stands in the conversation
+    (first: owes a greeting; last: owes a closing; middle, the default when unknown: owes neither)."""
 
     message: str
     reply: str
     platform: str = "taobao"
-    first_turn: bool = True
+    position: str = "middle"
 
 
 @dataclass(frozen=True)

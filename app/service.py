@@ -184,7 +184,8 @@ class KefuService:
         """Many messages at once: one batched encoding, same answers as one by one."""
         return [review.result for review in self.review_many(requests, [None] * len(requests))]
 
-    def review_many(self, requests: Sequence[ReplyRequest], agent_replies: Sequence[str | None]) -> list[Review]:
+    def review_many(self, requests: Sequence[ReplyRequest], agent_replies: Sequence[str | None],
+                    positions: Sequence[str] | None = None) -> list[Review]:
         """Suggestions for every message and inspection of the agent's reply where there is one.
 
         What `reply_many` and `inspect_many` give one after the other, with each message encoded
@@ -199,8 +200,11 @@ class KefuService:
             if reply is not None:
                 check_reply(reply)
         rows = [i for i, reply in enumerate(agent_replies) if reply is not None]
+        # Where each agent reply stands; without it, as the request's history says (first or middle).
+        if positions is None:
+            positions = ["first" if request.is_first_turn() else "middle" for request in requests]
         inspected = [InspectionRequest(requests[i].message, agent_replies[i] or "", requests[i].platform,
-                                       requests[i].is_first_turn()) for i in rows]
+                                       positions[i]) for i in rows]
         understood = self._understand([request.message for request in requests], [item.reply for item in inspected])
         results = [
             self._reply(request, text, vector[None, :], prediction)
@@ -223,6 +227,13 @@ class KefuService:
             check_reply(item.reply)
         understood = self._understand([item.message for item in items], [item.reply for item in items])
         return self._inspections(items, understood.vectors, understood.predictions, understood.replies)
+
+    def inspect_fast(self, item: InspectionRequest) -> Inspection:
+        """The word and pattern rules alone, no encoder call: what the side panel asks while the agent types.
+        The message's scenario is guessed from its words; tone and relevance wait for the full check."""
+        check_platform(item.platform)
+        check_reply(item.reply)
+        return self.inspector.inspect(item.message, item.reply, platform=item.platform, position=item.position)
 
     def _understand(self, messages: Sequence[str], replies: Sequence[str] = ()) -> _Understood:
         """Each message prepared and classified, and the agents' replies embedded, with one encoder call
@@ -260,7 +271,7 @@ class KefuService:
             scores = self.tone.rudeness([replies.texts[i] for i in with_text], reply_vectors)
             rudeness = {i: float(score) for i, score in zip(with_text, scores)}
         return [
-            self.inspector.inspect(item.message, item.reply, platform=item.platform, first_turn=item.first_turn,
+            self.inspector.inspect(item.message, item.reply, platform=item.platform, position=item.position,
                                    scenario=prediction.label if not prediction.needs_human else None,
                                    relevance=relevance.get(i), rudeness=rudeness.get(i))
             for i, (item, prediction) in enumerate(zip(items, predictions))

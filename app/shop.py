@@ -24,8 +24,8 @@ from app.vocabulary import CATEGORIES, PLATFORM_NAMES_ZH, Platform
 SHOP = "shop.yaml"
 
 PostagePayer = Literal["seller", "buyer"]
-# Charts a shop may give; "pants" is a clothing chart by waist, so it is not a product category.
-SizeChartName = Literal["clothing", "pants", "shoes"]
+# Charts a shop may give; "pants" (by waist) and "kids" (by height) are clothing charts, not product categories.
+SizeChartName = Literal["clothing", "pants", "shoes", "kids"]
 SIZE_CHARTS: tuple[str, ...] = get_args(SizeChartName)
 # Measure -> how a reason names it and its unit.
 _MEASURES: dict[str, tuple[str, str]] = {
@@ -87,6 +87,7 @@ _PLACEHOLDERS: dict[str, str] = {
     "size_charts.clothing": "【服装尺码表】",
     "size_charts.pants": "【裤装尺码表】",
     "size_charts.shoes": "【鞋码表】",
+    "size_charts.kids": "【童装尺码表】",
 }
 
 
@@ -297,7 +298,7 @@ class ShopProfile:
         larger. None when the category has no chart, no given number is one the chart uses, or one falls
         outside the chart."""
         if category not in CATEGORIES and category not in SIZE_CHARTS:
-            raise ValueError(f"unknown category {category!r}; choose one of {', '.join((*CATEGORIES, 'pants'))}")
+            raise ValueError(f"unknown category {category!r}; choose one of {', '.join((*CATEGORIES, 'pants', 'kids'))}")
         rows = self.size_charts.get(category)
         if not rows:
             return None
@@ -555,10 +556,16 @@ class _ShoeRow(_Section):
     foot_length_mm: Measure
 
 
+class _KidsRow(_Section):
+    size: SizeLabel
+    height_cm: Measure
+
+
 class _SizeChartsModel(_Section):
     clothing: Annotated[list[_ClothingRow], Field(min_length=1)] | None = None
     pants: Annotated[list[_PantsRow], Field(min_length=1)] | None = None
     shoes: Annotated[list[_ShoeRow], Field(min_length=1)] | None = None
+    kids: Annotated[list[_KidsRow], Field(min_length=1)] | None = None
 
 
 class _ShopFileModel(_Section):

@@ -31,9 +31,12 @@ Mood = Literal["upset", "neutral", "closing"]
 MOODS: tuple[str, ...] = get_args(Mood)
 Category = Literal["clothing", "shoes", "electronics", "appliance", "cosmetics", "food", "home", "general"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
+# Where an agent's reply stands in its conversation: a greeting is owed by the first, a closing by the last.
+Position = Literal["first", "middle", "last"]
+POSITIONS: tuple[str, ...] = get_args(Position)
 # What a message can state and a reply can ask for or use.
 Fact = Literal["height", "weight", "foot_length", "waist", "size", "order_id", "amount", "date", "colour", "spec",
-               "photo"]
+               "photo", "child"]
 FACTS: tuple[str, ...] = get_args(Fact)
 
-__all__ = ["CATEGORIES", "FACTS", "MOODS", "STAGES", "Category", "Fact", "Mood", "Stage", "PLATFORMS", "PLATFORM_NAMES_ZH", "SCENARIOS", "SCENARIO_NAMES_ZH", "Platform", "Scenario"]
+__all__ = ["CATEGORIES", "FACTS", "MOODS", "POSITIONS", "STAGES", "Category", "Fact", "Mood", "Position", "Stage", "PLATFORMS", "PLATFORM_NAMES_ZH", "SCENARIOS", "SCENARIO_NAMES_ZH", "Platform", "Scenario"]

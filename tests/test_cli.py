@@ -87,7 +87,7 @@ def test_inspect_and_eval_honour_the_default_platform(tmp_path, real_settings, m
     lines without a platform, as `kefu reply` and /v1/inspect always did."""
     monkeypatch.setenv("KEFU_DEFAULT_PLATFORM", "jd")
     reply = "亲，今天下单明天发货，有问题请随时联系我们，祝您购物愉快。"
-    inspected = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--no-first-turn", "--json",
+    inspected = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--position", "middle", "--json",
                          settings=real_settings)
     assert inspected.returncode == 0, inspected.stderr
     assert "jd_qin" in json.loads(inspected.stdout)["rules"]
@@ -101,7 +101,7 @@ def test_inspect_and_eval_honour_the_default_platform(tmp_path, real_settings, m
     (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert record["platform"] == "jd" and "jd_qin" in record["inspection"]["rules"]
     # An explicit platform still wins over the default.
-    taobao = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--no-first-turn", "--platform",
+    taobao = run_kefu("inspect", "--message", "什么时候发货", "--reply", reply, "--position", "middle", "--platform",
                       "taobao", "--json", settings=real_settings)
     assert "jd_qin" not in json.loads(taobao.stdout)["rules"]
 

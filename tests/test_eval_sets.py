@@ -96,32 +96,37 @@ def test_kefu_eval_holds_the_shipped_sets_above_their_floors(tmp_path, real_sett
     # Dev set: measured 0.956 (2026-11-22); the floor only goes up.
     assert summary["scenario"]["accuracy"] >= 0.95
     assert summary["scenario"]["calibration_error"] <= 0.06  # measured 0.023-0.029
-    # Held out: measured 0.971 (136 of 140) after tuning on the sets below (docs/measurements.md).
+    # Held out, relabelled under "fine to send" (issue 12): measured 0.979 (137 of 140) after tuning
+    # on the relabelled sets below (docs/measurements.md).
     assert summary["inspection"]["agreement"] >= 0.96
 
 
 @pytest.mark.model
 def test_other_inspection_sets_hold_their_floors(real_service):
     # A second held-out set by another writer, never tuned on: how well the rules carry over to a
-    # stranger's judgement. Measured 0.906 (145 of 160).
+    # stranger's judgement. Relabelled under "fine to send": measured 0.894 (143 of 160).
     fresh = parse_jsonl((CORPUS / "eval" / "inspection_fresh.jsonl").read_text(encoding="utf-8").splitlines())
     summary, _ = evaluate(real_service, fresh)
     assert summary["skipped"] == [] and summary["inspection"]["judged"] >= 150
-    assert summary["inspection"]["agreement"] >= 0.89
+    assert summary["inspection"]["agreement"] >= 0.88
 
     tuning = parse_jsonl(INSPECTION_DEV.read_text(encoding="utf-8").splitlines())
     summary, _ = evaluate(real_service, tuning)
     assert summary["skipped"] == [] and summary["inspection"]["judged"] >= 200
-    # The rules were tuned on this set, so it only guards against regressions: measured 0.973.
-    assert summary["inspection"]["agreement"] >= 0.96
+    # The rules were tuned on this set, so it only guards against regressions: measured 0.950
+    # relabelled under "fine to send".
+    assert summary["inspection"]["agreement"] >= 0.94
 
 
 def test_the_inspection_sets_share_no_reply():
     """The held-out sets stay held out: the tuning sets were written without reading them."""
     def replies(path):
-        return {json.loads(line)["reply"].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+        # A reply of a word or two ("稍等", "嗯嗯") is bound to recur between independent writers.
+        texts = {json.loads(line)["reply"].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+        return {text for text in texts if len(text) > 3}
 
-    held_out = replies(CORPUS / "eval" / "inspection.jsonl") | replies(CORPUS / "eval" / "inspection_fresh.jsonl")
+    held_out = (replies(CORPUS / "eval" / "inspection.jsonl") | replies(CORPUS / "eval" / "inspection_fresh.jsonl")
+                | replies(CORPUS / "eval" / "inspection_lead.jsonl"))
     tuning = replies(INSPECTION_DEV) | replies(CORPUS / "training" / "inspection_dev2.jsonl")
     assert held_out & tuning == set()
     # Nor do the replies the tone and relevance models learn from.
@@ -181,3 +186,18 @@ def test_the_real_messages_verdicts_name_real_templates_and_only_real_message_id
     if real.is_file():
         ids = {json.loads(line)["id"] for line in real.read_text(encoding="utf-8").splitlines() if line.strip()}
         assert {r["id"] for r in records} <= ids
+
+
+def test_the_team_leads_set_is_labelled_under_fine_to_send():
+    """corpus/eval/inspection_lead.jsonl: written and labelled blind to the rules (issue 12's held-out set,
+    measured once at the end of the issue). Checked for shape only, never run here."""
+    from app.inspection.results import RULES
+
+    blocking = {"rude", "jd_qin", "placeholder", "too_short", "no_apology", "absolute", "ad_law", "relevance",
+                "shouting"}
+    lines = (CORPUS / "eval" / "inspection_lead.jsonl").read_text(encoding="utf-8").splitlines()
+    parsed = parse_jsonl(lines)
+    assert parsed.skipped == () and len(parsed.cases) >= 200
+    for case in parsed.cases:
+        assert case.position in ("first", "middle", "last") and set(case.expect or ()) <= set(RULES)
+        assert case.ok == (not blocking & set(case.expect or ())), case.id

@@ -184,3 +184,73 @@ def test_the_runner_scores_judged_lines_and_marks_each_records_top_verdict(fake_
     assert records[0]["top_verdict"] is None and "verdicts" not in records[1]
     unjudged, _ = evaluate(fake_service, parse_jsonl(lines[1:]))
     assert unjudged["replies"]["judged"] is None
+
+
+# Issue 14, findings 5 and 6: a file of cases is read line by line as written, every bad line reported
+# with its true line number, the rest evaluated.
+
+def test_line_and_paragraph_separators_inside_a_json_line_split_nothing():
+    from app.evaluation.cases import read_cases
+
+    lines = [json.dumps({"id": "a", "message": "这件\u2028偏大吗"}, ensure_ascii=False),
+             json.dumps({"id": "b", "message": "包邮吗\u0085谢谢"}, ensure_ascii=False),
+             json.dumps({"id": "c", "message": "在吗"}, ensure_ascii=False)]
+    parsed = read_cases("\n".join(lines).encode("utf-8"), "cases.jsonl")
+    assert [(case.line, case.id) for case in parsed.cases] == [(1, "a"), (2, "b"), (3, "c")]
+    assert parsed.skipped == ()
+
+
+def test_a_message_with_nothing_left_to_read_is_one_skipped_line():
+    from app.evaluation.cases import read_cases
+
+    lines = ['{"message": "在吗"}', '{"message": "\\u200b\\u200b"}', '{"message": "#E-s46"}', '{"message": "能便宜点吗"}']
+    parsed = read_cases("\n".join(lines).encode("utf-8"), "cases.jsonl")
+    assert [case.line for case in parsed.cases] == [1, 4]
+    assert [(s.line, "empty" in s.reason) for s in parsed.skipped] == [(2, True), (3, True)]
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character_not_a_crash():
+    from app.evaluation.cases import read_cases
+
+    parsed = read_cases(b'{"message": "\\ud800\xe8\x83\xbd\xe4\xbe\xbf\xe5\xae\x9c\xe7\x82\xb9\xe5\x90\x97"}', "cases.jsonl")
+    assert parsed.cases[0].message == "\ufffd能便宜点吗"
+    json.dumps(parsed.cases[0].message, ensure_ascii=False).encode("utf-8")  # writable to --out
+
+
+def test_invalid_bytes_skip_their_line_as_the_code_says():
+    from app.evaluation.cases import read_cases
+
+    raw = b'{"message": "\xe5\x9c\xa8\xe5\x90\x97"}\n{"message": "\xff\xfe\xe5\x90\x97"}\n{"message": "\xe5\x9c\xa8"}\n'
+    parsed = read_cases(raw, "cases.jsonl")
+    assert [case.line for case in parsed.cases] == [1, 3]
+    assert parsed.skipped[0].line == 2 and "UTF-8" in parsed.skipped[0].reason
+
+
+def test_csv_keeps_newlines_in_quoted_fields_and_reports_a_record_at_its_first_line():
+    from app.evaluation.cases import read_cases
+
+    text = 'message,scenario\n"第一行\n第二行",size\n"在吗",other\n"",price\n'
+    parsed = read_cases(text.encode("utf-8"), "cases.csv")
+    assert [(case.line, case.message) for case in parsed.cases] == [(2, "第一行\n第二行"), (4, "在吗")]
+    assert [s.line for s in parsed.skipped] == [5]
+
+
+def test_csv_extra_columns_and_an_unclosed_quote_are_reported():
+    from app.evaluation.cases import read_cases
+
+    text = 'message,scenario\n在吗,other,oops\n"能便宜点吗,price\n包邮吗,price\n'
+    parsed = read_cases(text.encode("utf-8"), "cases.csv")
+    reasons = {s.line: s.reason for s in parsed.skipped}
+    assert "extra" in reasons[2]
+    assert 3 in reasons and "quote" in reasons[3]
+    assert parsed.cases == ()  # the unclosed quote swallowed the rest: said, not silent
+
+
+def test_csv_without_a_message_column_is_an_error():
+    import pytest
+
+    from app.errors import InputError
+    from app.evaluation.cases import read_cases
+
+    with pytest.raises(InputError, match="message"):
+        read_cases("text,scenario\n在吗,other\n".encode(), "cases.csv")

@@ -50,6 +50,7 @@ def test_rule_table_is_pinned(inspector):
         "too_short": ("medium", 25),
         "no_apology": ("medium", 20),
         "absolute": ("medium", 20),
+        "ad_law": ("medium", 20),
         "relevance": ("medium", 20),
         "shouting": ("medium", 15),
         "polite": ("low", 10),
@@ -59,29 +60,39 @@ def test_rule_table_is_pinned(inspector):
     assert set(RULES) == set(table)
 
 
-def test_every_rule_cites_a_handbook(inspector):
-    for spec in inspector.rules.specs.values():
-        doc, quote = spec.source.split(": ", 1)
-        assert (CORPUS / "handbooks" / doc).is_file() and quote
+def test_every_rule_cites_a_handbook_or_the_law(inspector):
+    for name, spec in inspector.rules.specs.items():
+        where, quote = spec.source.split(": ", 1)
+        if name == "ad_law":
+            assert where.startswith("《中华人民共和国广告法》第九条") and "最高级" in quote
+        else:
+            assert (CORPUS / "handbooks" / where).is_file() and quote
 
 
 @pytest.mark.parametrize("platform", ["taobao", "tmall", "jd"])
-@pytest.mark.parametrize("first_turn", [True, False])
-def test_a_good_reply_passes_everywhere(inspector, platform, first_turn):
-    result = inspector.inspect("什么时候发货", GOOD, platform=platform, first_turn=first_turn, scenario="logistics")
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_a_good_reply_passes_everywhere(inspector, platform, position):
+    result = inspector.inspect("什么时候发货", GOOD, platform=platform, position=position, scenario="logistics")
     assert result == Inspection(ok=True, score=100, findings=())
 
 
-def test_any_finding_fails_the_reply_and_low_ones_cost_few_points(inspector):
-    result = inspector.inspect("", "好的，这款是纯棉的，今天下单明天发货。")
-    assert result.rules == ("polite", "greeting", "closing")
-    assert (result.ok, result.score) == (False, 100 - 10 - 5 - 5)
-    only_closing = inspector.inspect("", "您好，这款是纯棉的，今天下单明天发货。")
-    assert (only_closing.rules, only_closing.ok, only_closing.score) == (("closing",), False, 95)
+def test_low_findings_are_suggestions_that_cost_points_not_a_failure(inspector):
+    reply = "好的，这款是纯棉的，今天下单明天发货。"
+    first = inspector.inspect("", reply, position="first")
+    assert (first.rules, first.ok, first.score) == (("polite", "greeting"), True, 100 - 10 - 5)
+    last = inspector.inspect("", reply, position="last")
+    assert (last.rules, last.ok, last.score) == (("polite", "closing"), True, 100 - 10 - 5)
+    middle = inspector.inspect("", reply)  # where the reply stands is unknown: the middle, owing neither
+    assert (middle.rules, middle.ok, middle.score) == (("polite",), True, 90)
+
+
+def test_an_unknown_position_is_refused(inspector):
+    with pytest.raises(InputError, match="position"):
+        inspector.inspect("", GOOD, position="start")
 
 
 def test_high_and_medium_findings_fail_and_each_rule_costs_once(inspector):
-    result = inspector.inspect("", "您好，爱买不买，爱要不要!!! 有问题随时联系，祝您购物愉快", first_turn=False)
+    result = inspector.inspect("", "您好，爱买不买，爱要不要!!! 有问题随时联系，祝您购物愉快", position="middle")
     assert result.rules == ("rude", "shouting")
     assert [f.rule for f in result.findings] == ["rude", "rude", "shouting"]
     assert (result.ok, result.score) == (False, 100 - 40 - 15)
@@ -90,12 +101,12 @@ def test_high_and_medium_findings_fail_and_each_rule_costs_once(inspector):
 def test_score_never_goes_below_zero(inspector):
     reply = "亲，滚！！！全网最低价，订单号【订单号】"
     result = inspector.inspect("", reply, platform="jd")
-    assert set(result.rules) >= {"rude", "jd_qin", "placeholder", "absolute", "shouting"}
+    assert set(result.rules) >= {"rude", "jd_qin", "placeholder", "ad_law", "shouting"}
     assert (result.ok, result.score) == (False, 0)
 
 
 def test_findings_are_ordered_by_severity(inspector):
-    result = inspector.inspect("", "你好!!! 自己看详情", first_turn=True)
+    result = inspector.inspect("", "你好!!! 自己看详情", position="first")
     assert [f.severity for f in result.findings] == sorted(
         (f.severity for f in result.findings), key=("high", "medium", "low").index)
 
@@ -106,7 +117,8 @@ def test_as_dict_is_json(inspector):
     assert data["ok"] is False and data["score"] == result.score
     assert data["rules"] == list(result.rules)
     assert data["findings"][0] == {"rule": "jd_qin", "severity": "high",
-                                   "detail": result.findings[0].detail, "span": [0, 1]}
+                                   "detail": result.findings[0].detail, "span": [0, 1],
+                                   "fix": inspector.rules.specs["jd_qin"].fix}
     assert Finding("greeting", "low", "x", None).as_dict()["span"] is None
 
 
@@ -118,16 +130,17 @@ def test_as_dict_is_json(inspector):
 @pytest.mark.parametrize("reply", [
     "这款是纯棉的，今天下单明天发货，祝您购物愉快。",
     "好的，这款是纯棉的，今天下单明天发货，有问题随时联系，您好",  # 您好 far from the start is no greeting
+    "亲，这款是纯棉的哦，祝您购物愉快。",  # 亲 alone is an address, not a greeting
 ])
 def test_greeting_missing_on_first_turn(inspector, reply):
-    assert "greeting" in rules_of(inspector, reply, first_turn=True)
-    assert "greeting" not in rules_of(inspector, reply, first_turn=False)
+    assert "greeting" in rules_of(inspector, reply, position="first")
+    assert "greeting" not in rules_of(inspector, reply, position="middle")
+    assert "greeting" not in rules_of(inspector, reply, position="last")
 
 
 @pytest.mark.parametrize("reply", [
     "您好，这款是纯棉的，祝您购物愉快。",
     "你好呀，这款是纯棉的，祝您购物愉快。",
-    "亲，这款是纯棉的哦，祝您购物愉快。",
     "在的亲，这款是纯棉的哦，祝您购物愉快。",
     "欢迎光临～这款是纯棉的哦，祝您购物愉快。",
     "Hi，这款是纯棉的哦，祝您购物愉快。",
@@ -135,15 +148,17 @@ def test_greeting_missing_on_first_turn(inspector, reply):
     "您好，欢迎光临本店，很高兴为您服务。這款是純棉的，祝您購物愉快。",
 ])
 def test_greeting_present(inspector, reply):
-    assert "greeting" not in rules_of(inspector, reply, first_turn=True)
+    assert "greeting" not in rules_of(inspector, reply, position="first")
 
 
 @pytest.mark.parametrize("reply", [
     "您好，这款是纯棉的，今天下单明天发货。",
     "感谢您的耐心等待，您的包裹已经从杭州发出，预计两到三天送到您手上，请您留意物流信息和快递员的电话。",
 ])
-def test_closing_missing(inspector, reply):
-    assert "closing" in rules_of(inspector, reply)
+def test_closing_missing_on_the_last_reply_only(inspector, reply):
+    assert "closing" in rules_of(inspector, reply, position="last")
+    assert "closing" not in rules_of(inspector, reply, position="middle")
+    assert "closing" not in rules_of(inspector, reply, position="first")
 
 
 @pytest.mark.parametrize("ending", [
@@ -173,18 +188,19 @@ def test_closing_missing(inspector, reply):
     "处理好后我再跟您确认一次。",
 ])
 def test_closing_present(inspector, ending):
-    assert "closing" not in rules_of(inspector, "您好，这款是纯棉的，今天下单明天发货。" + ending)
+    assert "closing" not in rules_of(inspector, "您好，这款是纯棉的，今天下单明天发货。" + ending, position="last")
 
 
 def test_closing_is_looked_for_in_the_last_60_characters(inspector):
     middle = "这款是纯棉的，今天下单明天发货，仓库在杭州，一般两到三天送到，偏远地区会慢一点，"
-    assert "closing" not in rules_of(inspector, "您好，" + middle + "祝您购物愉快")
-    assert "closing" in rules_of(inspector, "您好，祝您购物愉快，" + middle * 2)
+    assert "closing" not in rules_of(inspector, "您好，" + middle + "祝您购物愉快", position="last")
+    assert "closing" in rules_of(inspector, "您好，祝您购物愉快，" + middle * 2, position="last")
 
 
-def test_closing_and_greeting_are_not_checked_on_a_too_short_reply(inspector):
-    assert rules_of(inspector, "好的", first_turn=True) == ("too_short", "polite")
-    assert rules_of(inspector, "您稍等", first_turn=True) == ("too_short",)
+def test_greeting_and_closing_are_owed_however_short_the_reply(inspector):
+    assert rules_of(inspector, "好的", position="first") == ("too_short", "polite", "greeting")
+    assert rules_of(inspector, "您稍等", position="last") == ("too_short", "closing")
+    assert rules_of(inspector, "您稍等", position="middle") == ("too_short",)
 
 
 @pytest.mark.parametrize("reply", ["好的，这款是纯棉的，今天下单明天发货哦～", "这个要去后台申请退款，退完再拍"])
@@ -491,23 +507,30 @@ def test_guess_scenario(inspector, message, scenario):
 
 
 @pytest.mark.parametrize("reply, word", [
-    ("您好，这已经是最低价了", "最低价"),
-    ("您好，我们家销量全网第一", "全网第一"),
-    ("您好，这款是类目第一名", "第一名"),
-    ("您好，质量我们是第一，放心", "第一"),
-    ("您好，100%正品，放心购买", "100%"),
-    ("您好，百分之百不会褪色", "百分之百"),
     ("您好，绝对是正品", "绝对"),
     ("您好，这个颜色永不褪色", "永不"),
     ("您好，保证明天到", "保证明天到"),
     ("您好，明天一定到", "明天一定到"),
-    ("您好，全网最便宜就是我们家", "全网最"),
-    ("您好，这款是NO.1爆款", "NO.1"),
+    ("您好，百分之百不会褪色", "百分之百不会"),
     ("您好，这款面霜一定能祛斑", "一定能祛"),
     ("您好，用完一瓶斑点全部消失", "全部消失"),
 ])
 def test_absolute(inspector, reply, word):
     assert spans_of(inspector, reply, "absolute") == [word]
+    assert "ad_law" not in rules_of(inspector, reply)
+
+
+@pytest.mark.parametrize("reply, word", [
+    ("您好，这已经是最低价了", "最低价"),
+    ("您好，我们家销量全网第一", "全网第一"),
+    ("您好，这款是类目第一名", "第一名"),
+    ("您好，质量我们是第一，放心", "第一"),
+    ("您好，100%正品，放心购买", "100%"),
+    ("您好，全网最便宜就是我们家", "全网最"),
+    ("您好，这款是NO.1爆款", "NO.1"),
+])
+def test_ad_law(inspector, reply, word):
+    assert spans_of(inspector, reply, "ad_law") == [word]
 
 
 @pytest.mark.parametrize("reply", [
@@ -521,7 +544,7 @@ def test_absolute(inspector, reply, word):
     "您好，一般明天就能到，具体以物流为准",
 ])
 def test_facts_and_ordinals_are_not_absolute(inspector, reply):
-    assert "absolute" not in rules_of(inspector, reply)
+    assert not {"absolute", "ad_law"} & set(rules_of(inspector, reply))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,9 +592,26 @@ def test_too_short(inspector, reply):
     assert (result.ok, result.score, result.findings[0].span) == (False, 100 - 25 - 10, None)
 
 
-@pytest.mark.parametrize("reply", ["嗯", "不行", "有", "好", "可以的"])
-def test_a_bare_answer_is_too_short_and_impolite_but_not_rude(inspector, reply):
+@pytest.mark.parametrize("reply", ["嗯", "好"])
+def test_a_bare_word_is_too_short_and_impolite_but_not_rude(inspector, reply):
     assert rules_of(inspector, reply, "能便宜点吗") == ("too_short", "polite")
+
+
+@pytest.mark.parametrize("reply", ["不行", "不行！", "随便", "不知道", "？？"])
+def test_a_bare_refusal_or_shrug_is_rude(inspector, reply):
+    assert "rude" in rules_of(inspector, reply, "能便宜点吗")
+
+
+@pytest.mark.parametrize("message, reply", [("这个盒子能微波炉加热吗", "可以的"), ("有黑色吗", "有的"),
+                                            ("什么时候发", "明天")])
+def test_a_short_whole_answer_is_not_too_short(inspector, message, reply):
+    assert rules_of(inspector, reply, message) == ("polite",)
+
+
+@pytest.mark.parametrize("message", ["那就拍M了哈", "好的 谢谢", "收到"])
+def test_a_short_reply_to_a_buyer_who_asked_nothing_is_not_too_short(inspector, message):
+    assert "too_short" not in rules_of(inspector, "嗯嗯", message)
+    assert "too_short" in rules_of(inspector, "嗯嗯", message + " 什么时候发货")
 
 
 @pytest.mark.parametrize("reply", ["您稍等", "请稍等", "您好", "請稍候"])
@@ -662,7 +702,7 @@ def test_invalid_arguments_list_the_choices(inspector):
 def test_spans_point_into_the_reply_as_typed(inspector):
     # Traditional, full-width, a zero-width space and an emoji before the offending words.
     reply = "\u200b😊 親，這款絕對是正品！！！您看下【訂單號】"
-    result = inspector.inspect("", reply, platform="jd", first_turn=False)
+    result = inspector.inspect("", reply, platform="jd", position="middle")
     found = {f.rule: reply[f.span[0] : f.span[1]] for f in result.findings if f.span}
     assert found == {"jd_qin": "親", "absolute": "絕對", "shouting": "！！！", "placeholder": "【訂單號】"}
 
@@ -714,7 +754,8 @@ def test_composed_template_replies_pass(inspector):
             for first_turn in (True, False):
                 text = composer.compose(template, platform=platform, first_turn=first_turn, complaint=complaint,
                                         slots=_all_filled(platform)).text
-                result = inspector.inspect(template.examples[0], text, platform=platform, first_turn=first_turn,
+                result = inspector.inspect(template.examples[0], text, platform=platform,
+                                           position="first" if first_turn else "last",
                                            scenario=template.scenario)
                 if result.findings:
                     failures.append((template.id, platform, first_turn, result.rules, text))
@@ -838,3 +879,27 @@ def test_the_rude_rule_needs_a_tone_threshold(rules_corpus):
     _edit_rules(rules_corpus, lambda d: _rule(d, "rude").pop("tone_threshold"))
     with pytest.raises(CorpusError, match="rude needs tone_threshold"):
         InspectionRules.load(rules_corpus, Etiquette.load(rules_corpus))
+
+
+def test_every_word_the_composer_rewrites_is_one_the_inspection_catches(inspector):
+    # What the reply generator removes from templates (etiquette.yaml absolute.replacements) is what
+    # the inspection fails in agents' replies: a promise (absolute) or an Advertising Law term (ad_law).
+    for word, _ in Etiquette.load(CORPUS).absolute:
+        result = inspector.inspect("能便宜点吗", f"您好，这款{word}哦，请放心。", platform="taobao")
+        assert {"absolute", "ad_law"} & set(result.rules), word
+
+
+@pytest.mark.parametrize("reply, caught", [
+    ("您好，这款是全网最低价，请放心购买。", True), ("您好，这款是我们家卖得最火的，请放心。", True),
+    ("您好，顶级面料，请放心。", True), ("您好，国家级工艺，请放心。", True),
+    ("您好，您最好先量一下腰围再选。", False), ("您好，最近发货比较快，最快明天到。", False),
+    ("您好，我们第一时间为您处理。", False), ("您好，这是您第一次购买吗？", False), ("您好，最后一件了。", False),
+    ("您好，面料是100%纯棉的，请放心。", False),
+])
+def test_the_advertising_law_rule_is_its_own_with_its_exceptions(inspector, reply, caught):
+    result = inspector.inspect("这款怎么样", reply, platform="taobao")
+    assert ("ad_law" in result.rules) == caught
+    assert "absolute" not in result.rules
+    if caught:
+        spec = inspector.rules.specs["ad_law"]
+        assert "广告法" in spec.source and spec.severity == "medium" and not result.ok

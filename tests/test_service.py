@@ -127,7 +127,7 @@ def test_review_encodes_each_message_once_and_equals_reply_then_inspect(fake_ser
     assert fake_embedder.calls - before == 1
     assert [r.result.as_dict() for r in reviewed] == [r.as_dict() for r in fake_service.reply_many(requests)]
     assert reviewed[1].inspection is None
-    separately = fake_service.inspect_many([InspectionRequest(r.message, a, r.platform, r.is_first_turn())
+    separately = fake_service.inspect_many([InspectionRequest(r.message, a, r.platform, "first" if r.is_first_turn() else "middle")
                                             for r, a in zip(requests, agent_replies) if a is not None])
     assert [r.inspection for r in reviewed if r.inspection is not None] == separately
     assert "jd_qin" in reviewed[0].inspection.rules
@@ -203,3 +203,16 @@ def test_shop_facts_are_named_for_the_platform_of_the_reply(fake_service):
     assert jd["payment_methods"] == facts["payment_methods.jd"] and "花呗" not in jd["payment_methods"]
     assert "花呗" in taobao["payment_methods"]
     assert fake_service.facts["jd"] == jd
+
+
+def test_a_childs_size_comes_from_the_kids_chart_and_only_for_a_child(fake_service):
+    service = _with_threshold(fake_service, 0.0)
+    kids = next(t for t in service.retriever.templates if "child" in t.applies.needs)
+    for message, eligible in (("宝宝4岁 身高105 穿多大", True), ("身高105 体重20kg 穿多大", False)):
+        request = ReplyRequest(message)
+        context = service._context(request, prepare_message(message), service.classify(message))
+        assert ("kids" in context.sizes and "child" in context.stated) == eligible, message
+        if eligible:
+            text = service.composer.compose(kids, platform="taobao", first_turn=False, complaint=False,
+                                            slots=service._slots(request, kids, context)).text
+            assert "110码" in text  # 105 cm falls in the 110 row of the demo chart

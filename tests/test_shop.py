@@ -81,6 +81,9 @@ size_charts:
   shoes:
     - {size: 38, foot_length_mm: [238, 242]}
     - {size: 39, foot_length_mm: [243, 247]}
+  kids:
+    - {size: 100, height_cm: [90, 100]}
+    - {size: 110, height_cm: [100, 110]}
 """
 
 FULL_FACTS = {
@@ -128,6 +131,7 @@ FULL_FACTS = {
     "presale.deposit_rule": "定金不退",
     "presale.final_payment_window": "11月1日0点至11月3日24点",
     "member_prices": "会员下单享95折",
+    "size_charts.kids": "100：身高90-100cm；110：身高100-110cm",
     "size_charts.clothing": "M：身高160-165cm、体重50-57kg；L：身高165-170cm、体重57-64kg",
     "size_charts.pants": "29：腰围72-75cm；30：腰围76-78cm",
     "size_charts.shoes": "38：脚长238-242mm；39：脚长243-247mm",
@@ -378,7 +382,6 @@ def test_numbers_outside_the_chart_give_no_advice(shipped, measures):
 
 @pytest.mark.parametrize(("category", "measures"), [
     ("electronics", {"height_cm": 170}),  # a category without a chart
-    ("pants", {"waist_cm": 76}),  # a chart the demo shop does not give
     ("shoes", {"height_cm": 170}),  # no number the shoe chart uses
     ("shoes", {"foot_length_mm": 222}),
     ("shoes", {"foot_length_mm": 273}),
@@ -386,6 +389,10 @@ def test_numbers_outside_the_chart_give_no_advice(shipped, measures):
 ])
 def test_no_chart_or_no_usable_number_gives_no_advice(shipped, category, measures):
     assert shipped.recommend_size(category, **measures) is None
+
+
+def test_a_chart_the_shop_does_not_give_gives_no_advice():
+    assert ShopProfile().recommend_size("pants", waist_cm=76) is None
 
 
 def test_unknown_category_lists_the_known_ones(shipped):
@@ -413,3 +420,10 @@ def test_data_formats_doc_lists_every_key_and_placeholder():
         platform = key.rsplit(".", 1)[-1]
         listed = key if platform not in ("taobao", "tmall", "jd") else key.rsplit(".", 1)[0] + ".taobao"
         assert f"`{listed}`" in doc and placeholder in doc, key
+
+
+def test_the_demo_kids_chart_gives_a_size_by_height_alone():
+    profile = load_shop_profile(CORPUS)
+    assert profile.recommend_size("kids", height_cm=105).size == "110"
+    assert profile.recommend_size("kids", height_cm=170) is None
+    assert "size_charts.kids" in profile.facts() and "size_charts.kids" in fact_placeholders()

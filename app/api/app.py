@@ -23,6 +23,7 @@ from app.api.middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from app.api.openapi import offline_docs, token_optional_in_openapi
 from app.api.responses import JSONResponse
 from app.api.routes import pages, probes, v1
+from app.api.routes.qc import qc
 from app.config import Settings
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     app.state.web_dir = web_dir or WEB_DIR
     install_error_handlers(app)
     app.include_router(v1)
+    app.include_router(qc)
     app.include_router(probes)
     app.include_router(pages)
     if app.state.web_dir.is_dir():

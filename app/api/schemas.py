@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from app.inspection.results import RuleName, Severity
 from app.replies import MAX_TOP_K, ReplyRequest, Turn
-from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS, Platform, Scenario
+from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS, Platform, Position, Scenario
 
 MESSAGE_EXAMPLE = "这件衣服170斤穿什么码"
 
@@ -86,13 +86,23 @@ class SearchIn(_Request):
 
 class InspectIn(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"message": "什么时候发货", "reply": "亲，明天发!!!", "platform": "jd", "first_turn": True}]})
+        {"message": "什么时候发货", "reply": "亲，明天发!!!", "platform": "jd", "position": "first"}]})
 
     message: str = Field(description="the buyer's message (买家消息)", examples=["什么时候发货"],
                          json_schema_extra=NOT_BLANK)
     reply: str = Field(description="the agent's reply to inspect (客服回复)", examples=["亲，明天发!!!"])
     platform: Platform | None = Field(None, description="the shop's platform; default KEFU_DEFAULT_PLATFORM")
-    first_turn: StrictBool = Field(True, description="whether the reply is the agent's first turn (a greeting is expected)")
+    position: Position | None = Field(None, description="where the reply stands in its conversation: first (owes a "
+                                      "greeting), last (owes a closing) or middle (neither); default middle")
+    first_turn: StrictBool | None = Field(None, description="older form of position: true is first, false middle")
+    fast: StrictBool = Field(False, description="the word and pattern rules only, in about a millisecond (the "
+                                                "side panel checks a reply while it is typed); false adds the "
+                                                "tone and relevance models")
+
+    def position_or_default(self) -> str:
+        if self.position is not None:
+            return self.position
+        return "first" if self.first_turn else "middle"
 
 
 MAX_EVALUATE_CASES = 5000
@@ -247,16 +257,20 @@ class FindingOut(_Response):
     detail: str = Field(description="what is wrong, for the agent, in Chinese")
     span: list[int] | None = Field(description="[start, end) character offsets into the reply; null when "
                                                "something is missing rather than wrong")
+    fix: str = Field(description="how to put it right, for the agent, in Chinese")
 
 
 class InspectionOut(_Response):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "ok": False, "score": 70, "rules": ["jd_qin", "shouting"],
-        "findings": [{"rule": "jd_qin", "severity": "high", "detail": "京东店铺不能称呼买家“亲”", "span": [0, 1]},
-                     {"rule": "shouting", "severity": "medium", "detail": "连续的感叹号或问号：“!!!”", "span": [5, 8]}],
+        "findings": [{"rule": "jd_qin", "severity": "high", "detail": "京东店铺不能称呼买家“亲”", "span": [0, 1],
+                      "fix": "京东店铺把“亲”改成“您”"},
+                     {"rule": "shouting", "severity": "medium", "detail": "连续的感叹号或问号：“!!!”", "span": [5, 8],
+                      "fix": "去掉连续的感叹号或问号，用一个句号或问号"}],
     }]})
 
-    ok: bool = Field(description="true when the inspection found nothing")
+    ok: bool = Field(description="fine to send as it is: no finding of medium or high severity (low findings "
+                                 "are suggestions)")
     score: int = Field(ge=0, le=100, description="100 minus the penalty of every rule broken")
     rules: list[RuleName] = Field(description="the rules broken, once each, most severe first")
     findings: list[FindingOut]

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from app.errors import InputError
 from app.inspection.results import RULES
-from app.vocabulary import PLATFORMS, SCENARIOS
+from app.understanding.message import prepare_message
+from app.vocabulary import PLATFORMS, POSITIONS, SCENARIOS
 
 # A person's verdicts on the library's templates for a message (relevance judgements, "qrels"):
 # sendable as is, acceptable once edited, never to be sent. Unlisted templates are no answer.
 VERDICTS = ("sendable", "acceptable", "never")
 LIST_COLUMNS = ("also", "expect", *VERDICTS)  # columns holding a list of names
-MAX_CASE_CHARS = 20_000  # longer lines are someone's file pasted by mistake, not a buyer message
+MAX_CASE_CHARS = 20_000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # longer lines are someone's file pasted by mistake, not a buyer message
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class EvalCase:
     reply: str | None = None
     platform: str = "taobao"
     first_turn: bool = True
+    position: str = "middle"  # where `reply` stands in its conversation (first / middle / last)
     ok: bool | None = None
     id: str | None = None
     expect: tuple[str, ...] | None = None  # the inspection rules a human says `reply` breaks
@@ -66,16 +73,69 @@ def parse_jsonl(lines: Iterable[str], *, default_platform: str = "taobao") -> Pa
     return ParsedCases(tuple(cases), tuple(skipped))
 
 
+def read_cases(raw: bytes, name: str, *, default_platform: str = "taobao") -> ParsedCases:
+    """Cases from a file's bytes, CSV when the name ends in .csv, else JSON Lines.
+
+    Lines are what the file's newlines delimit (U+2028 or U+0085 inside a JSON string split nothing),
+    numbered as an editor shows them; a line that is not valid UTF-8 is skipped and reported, never
+    evaluated with replacement characters.
+    """
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    lines: list[str | None] = []
+    bad: list[Skipped] = []
+    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+        try:
+            lines.append(chunk.removesuffix(b"\r").decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            lines.append(None)
+            bad.append(Skipped(number, f"not valid UTF-8 at byte {exc.start + 1} of the line"))
+    if name.lower().endswith(".csv"):
+        parsed = parse_csv("\n".join(line or "" for line in lines), default_platform=default_platform)
+    else:
+        parsed = parse_jsonl((line or "" for line in lines), default_platform=default_platform)
+    return ParsedCases(parsed.cases, tuple(sorted(bad + list(parsed.skipped), key=lambda s: s.line)))
+
+
 def parse_csv(text: str, *, default_platform: str = "taobao") -> ParsedCases:
+    """Cases from CSV with a header row; quoted fields may hold newlines, a record is reported at its first
+    line, extra cells and an unclosed quote are reported (the quote swallows the rest of the file)."""
     cases: list[EvalCase] = []
     skipped: list[Skipped] = []
-    reader = csv.DictReader(text.splitlines())
-    for record in reader:
-        number = reader.line_num
-        record = {key: value for key, value in record.items() if key is not None and value not in (None, "")}
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [column.strip() for column in next(reader)]
+    except StopIteration:
+        return ParsedCases((), ())
+    except csv.Error as exc:
+        raise InputError(f"line 1: the header row is not valid CSV ({exc})") from exc
+    if "message" not in header:
+        raise InputError(f"no `message` column; the header row has {', '.join(header) or 'nothing'}")
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            end = reader.line_num
+            if "end of data" in str(exc):
+                skipped.append(Skipped(start, f"unclosed quote: lines {start}-{end} were read as one field"))
+            else:
+                skipped.append(Skipped(start, f"not valid CSV: {exc}"))
+            start = end + 1
+            continue
+        number, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            skipped.append(Skipped(number, f"{len(row) - len(header)} extra cells beyond the {len(header)} columns"))
+            continue
+        record: dict[str, object] = {key: value for key, value in zip(header, row) if value != ""}
         for column in LIST_COLUMNS:
-            if column in record:  # a list in one cell: "size|price" or "size,price"
-                record[column] = [part.strip() for part in record[column].replace("|", ",").split(",") if part.strip()]
+            cell = record.get(column)
+            if isinstance(cell, str):  # a list in one cell: "size|price" or "size,price"
+                record[column] = [part.strip() for part in cell.replace("|", ",").split(",") if part.strip()]
         _add(record, number, cases, skipped, default_platform)
     return ParsedCases(tuple(cases), tuple(skipped))
 
@@ -102,6 +162,11 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
     message = record.get("message")
     if not isinstance(message, str) or not message.strip():
         raise ValueError("missing or empty `message`")
+    message = _LONE_SURROGATE.sub("\ufffd", message)  # "\ud800" in JSON: half an emoji, pasted
+    try:
+        prepare_message(message)
+    except InputError as exc:
+        raise ValueError("`message` is empty once spaces, zero-width characters and emoji codes are removed") from exc
     if len(message) > MAX_CASE_CHARS:
         raise ValueError(f"`message` is {len(message)} characters; at most {MAX_CASE_CHARS}")
     scenario = record.get("scenario")
@@ -118,12 +183,16 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
     reply = record.get("reply")
     if reply is not None and not isinstance(reply, str):
         raise ValueError("`reply` must be text")
+    if reply is not None:
+        reply = _LONE_SURROGATE.sub("\ufffd", reply)
     expect = record.get("expect")
     if isinstance(expect, str):
         expect = [expect]
     if expect is not None and (not isinstance(expect, list) or any(rule not in RULES for rule in expect)):
         raise ValueError(f"`expect` must list inspection rules among {', '.join(RULES)}")
     history = _history(record.get("history"))
+    # With a history, the greeting is owed only when no agent has spoken yet.
+    first_turn = _boolean(record.get("first_turn", not any(role == "agent" for role, _ in history)), "first_turn")
     verdicts = None
     if any(name in record for name in VERDICTS):
         verdicts = {}
@@ -141,14 +210,25 @@ def _case(record: object, number: int, default_platform: str) -> EvalCase:
         also=tuple(also),
         reply=reply,
         platform=platform,
-        # With a history, the greeting is owed only when no agent has spoken yet.
-        first_turn=_boolean(record.get("first_turn", not any(role == "agent" for role, _ in history)), "first_turn"),
+        first_turn=first_turn,
         ok=None if record.get("ok") is None else _boolean(record["ok"], "ok"),
         id=None if record.get("id") is None else str(record["id"]),
         expect=None if expect is None else tuple(expect),
         verdicts=verdicts,
         history=history,
+        position=_position(record, first_turn),
     )
+
+
+def _position(record: dict, first_turn: bool) -> str:
+    """Where the case's reply stands: `position`, else `first_turn` (true: first, false: middle), else the
+    middle (unknown: no greeting or closing is owed)."""
+    position = record.get("position")
+    if position is None:
+        return "first" if "first_turn" in record and first_turn else "middle"
+    if position not in POSITIONS:
+        raise ValueError(f"unknown position {position!r}; valid: {', '.join(POSITIONS)}")
+    return str(position)
 
 
 def _history(value: object) -> tuple[tuple[str, str], ...]:

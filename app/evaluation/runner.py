@@ -33,6 +33,7 @@ def evaluate(
             [ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn,
                           history=tuple(Turn(role, text) for role, text in case.history)) for case in batch],
             [case.reply for case in batch],
+            [case.position for case in batch],
         )
         elapsed = time.perf_counter() - started
         latencies.extend([elapsed * 1000 / len(batch)] * len(batch))

@@ -6,13 +6,14 @@ pass what needs a model: the classifier's scenario for the message, the probabil
 answers it (app/models/relevance.py).
 
 Conventions (docs in the YAML say why each word list looks the way it does):
-- ok: no finding at all. Every rule is a fault a strict team lead fails the reply for; severity and
-  penalty only weigh the score.
+- ok: "fine to send as it is": no finding of medium or high severity (results.BLOCKING). Low
+  findings (polite, greeting, closing) are suggestions that lower the score.
+- position: where the reply stands in its conversation (first / middle / last). A greeting is owed by
+  the first agent reply only, a closing by the reply that ends the conversation only.
 - score: 100 minus the penalty of every rule broken, each rule counted once, never below 0.
-- greeting is checked on a first turn only. A too-short reply gets too_short, the content rules
-  (rude, jd_qin, placeholder, absolute, shouting) and polite (a bare "嗯" has no 您/请 either);
-  the rules about what a complete reply holds (greeting, closing, no_apology, relevance) are not
-  checked on it.
+- A too-short reply gets too_short (unless it is a whole yes/no or when answer, or the buyer asked
+  nothing), the content rules (rude, jd_qin, placeholder, absolute, ad_law, shouting), polite,
+  no_apology, and greeting or closing where its position owes them; relevance is not checked on it.
 - rude has two halves: words rude anywhere, and curt cues (没办法, 你自己去问吧) that are rude only
   in a cold register, a reply with no 您, 请, 亲 or apology to soften them. A third, semantic signal
   is the caller's: the ToneModel's rudeness probability (app/models/tone.py), which adds a rude finding
@@ -35,10 +36,10 @@ from pathlib import Path
 
 from app.errors import InputError
 from app.etiquette import Etiquette
-from app.inspection.results import RULES, SEVERITIES, Finding, Inspection, RuleName
+from app.inspection.results import BLOCKING, RULES, SEVERITIES, Finding, Inspection, RuleName
 from app.inspection.rules import InspectionRules, RuleSpec
 from app.lexicon import Hit, matchable, overlap
-from app.vocabulary import SCENARIOS
+from app.vocabulary import POSITIONS, SCENARIOS
 
 # For each scenario whose replies have a vocabulary of their own, the scenarios a reply to it
 # clearly talks about instead when it has none of its own cues. A reply to a complaint often speaks
@@ -73,7 +74,7 @@ class ReplyInspector:
         reply: str,
         *,
         platform: str = "taobao",
-        first_turn: bool = True,
+        position: str = "middle",
         scenario: str | None = None,
         complaint: bool | None = None,
         relevance: float | None = None,
@@ -89,6 +90,8 @@ class ReplyInspector:
         """
         rules = self.rules
         self._check(message, reply, platform, scenario, relevance, rudeness)
+        if position not in POSITIONS:
+            raise InputError(f"unknown position {position!r}; valid positions: {', '.join(POSITIONS)}")
         text = matchable(reply)
         findings: list[Finding] = []
 
@@ -97,35 +100,45 @@ class ReplyInspector:
         # The tone model learnt from whole replies; on "稍等" or "嗯嗯" its score means nothing.
         if not rude and not short and rudeness is not None and rudeness >= rules.tone_threshold:
             spec = rules.specs["rude"]
-            rude.append(Finding("rude", spec.severity, f"语气生硬/不耐烦（语义模型 {rudeness:.2f}）", None))
+            rude.append(Finding("rude", spec.severity, f"语气生硬/不耐烦（语义模型 {rudeness:.2f}）", None, spec.fix))
         findings += rude
         if not rules.etiquette.platforms[platform].allows_qin:
             findings += self._found("jd_qin", reply, self._find("jd_qin", text))
         findings += self._found("placeholder", reply, self._placeholders(text))
         findings += self._found("absolute", reply, self._find("absolute", text))
+        findings += self._found("ad_law", reply, self._find("ad_law", text))
         findings += self._found("shouting", reply, self._find("shouting", text))
 
         if not self._find("polite", text):
             findings.append(self._missing("polite"))
-        if short:
+        if short and not self._short_is_enough(message, text):
             findings.append(self._missing("too_short"))
-        else:
-            topic = scenario if scenario is not None else self.guess_scenario(message)
-            owed = complaint if complaint is not None else rules.etiquette.owes_apology(message, topic)
-            if owed and not rules.etiquette.apology.find(text):
-                findings.append(self._missing("no_apology"))
+        # Owed by the buyer's message and where the reply stands, however short the reply is.
+        if position == "first" and not self._greets(text):
+            findings.append(self._missing("greeting"))
+        if position == "last" and not self._closes(text):
+            findings.append(self._missing("closing"))
+        topic = scenario if scenario is not None else self.guess_scenario(message)
+        owed = complaint if complaint is not None else rules.etiquette.owes_apology(message, topic)
+        if owed and not rules.etiquette.apology.find(text):
+            findings.append(self._missing("no_apology"))
+        if not short:
             off_topic = self._relevance(message, reply, text, topic, relevance)
             if off_topic is not None:
                 findings.append(off_topic)
-            if first_turn and not self._greets(text):
-                findings.append(self._missing("greeting"))
-            if not self._closes(text):
-                findings.append(self._missing("closing"))
 
         findings.sort(key=lambda f: (SEVERITIES.index(f.severity), RULES.index(f.rule), f.span or (-1, -1)))
         broken = {finding.rule for finding in findings}
         score = max(0, 100 - sum(rules.specs[rule].penalty for rule in broken))
-        return Inspection(ok=not findings, score=score, findings=tuple(findings))
+        return Inspection(ok=not any(f.severity in BLOCKING for f in findings), score=score, findings=tuple(findings))
+
+    def _short_is_enough(self, message: str, text: str) -> bool:
+        """A short reply is an answer when it is a whole yes/no or when answer, or when the buyer asked nothing."""
+        rules = self.rules
+        if rules.short_answers.find(text):
+            return True
+        asked = matchable(message or "")
+        return bool(rules.acknowledgements.find(asked)) and not rules.questions.find(asked)
 
     def guess_scenario(self, message: str) -> str | None:
         """The scenario with the most different cue words in the message; None when there are none."""
@@ -214,7 +227,7 @@ class ReplyInspector:
         if not reasons:
             return None
         spec = rules.specs["relevance"]
-        return Finding("relevance", spec.severity, self._detail(spec, why="：" + "；".join(reasons)), span)
+        return Finding("relevance", spec.severity, self._detail(spec, why="：" + "；".join(reasons)), span, spec.fix)
 
     def _on_topic(self, text: str, topic: str) -> bool:
         if self.rules.cues[topic].lexicon.find(text):
@@ -227,13 +240,14 @@ class ReplyInspector:
     def _found(self, rule: RuleName, reply: str, hits: tuple[Hit, ...]) -> list[Finding]:
         spec = self.rules.specs[rule]
         return [
-            Finding(rule, spec.severity, self._detail(spec, word=reply[hit.start : hit.end]), (hit.start, hit.end))
+            Finding(rule, spec.severity, self._detail(spec, word=reply[hit.start : hit.end]), (hit.start, hit.end),
+                    spec.fix)
             for hit in hits[: self.rules.max_findings_per_rule]
         ]
 
     def _missing(self, rule: RuleName) -> Finding:
         spec = self.rules.specs[rule]
-        return Finding(rule, spec.severity, self._detail(spec), None)
+        return Finding(rule, spec.severity, self._detail(spec), None, spec.fix)
 
     def _detail(self, spec: RuleSpec, *, word: str = "", why: str = "") -> str:
         return spec.detail.format(word=word, why=why, min_chars=self.rules.min_chars)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.corpus import HANDBOOKS, SLOT_PLACEHOLDERS
 from app.errors import CorpusError
@@ -36,6 +36,7 @@ class RuleSpec:
     detail: str  # str.format template with {word}, {min_chars}, {why}
     lexicon: Lexicon
     window: int | None = None  # greeting: from the start; closing: from the end
+    fix: str = ""  # how to put it right, shown to the agent beside the finding
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class InspectionRules:
     pitch: Lexicon  # a sales pitch in a reply (relevance)
     tone_threshold: float  # rude: the ToneModel probability at or above which a reply is rude
     min_chars: int
+    short_answers: Lexicon  # too_short: a short reply that is a whole answer (可以的, 明天)
+    acknowledgements: Lexicon  # too_short: a buyer message acknowledging (好的 那就拍M了) ...
+    questions: Lexicon  # ... unless it asks or reports something
     min_answer_probability: float
     min_cues: int
     max_findings_per_rule: int
@@ -142,16 +146,37 @@ class InspectionRules:
             pitch=pitch_cues,
             tone_threshold=float(by_name["rude"].tone_threshold or 0.0),
             min_chars=by_name["too_short"].min_chars or 0,
+            short_answers=_optional(by_name["too_short"].short_answers),
+            acknowledgements=_optional(by_name["too_short"].acknowledgements),
+            questions=_optional(by_name["too_short"].questions),
             min_answer_probability=float(relevance.min_answer_probability or 0.0),
             min_cues=relevance.min_cues or 1,
             max_findings_per_rule=model.max_findings_per_rule,
         )
 
 
+def _optional(spec: LexiconSpec | None) -> Lexicon:
+    return (spec or LexiconSpec()).lexicon()
+
+
 class _SourceModel(BaseModel):
+    """Where a rule comes from: a handbook (doc) or a law (law, article), with the words quoted."""
+
     model_config = ConfigDict(extra="forbid")
-    doc: str
+    doc: str | None = None
+    law: str | None = None
+    article: str | None = None
     quote: str = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _SourceModel:
+        if (self.doc is None) == (self.law is None) or (self.law is not None) != (self.article is not None):
+            raise ValueError("a source names either a handbook (doc) or a law with its article (law, article)")
+        return self
+
+    def cite(self) -> str:
+        where = self.doc if self.doc is not None else f"《{self.law}》{self.article}"
+        return f"{where}: {self.quote}"
 
 
 class _BracketNounsModel(BaseModel):
@@ -177,6 +202,7 @@ class _RuleModel(BaseModel):
     penalty: int = Field(ge=0, le=100)
     source: _SourceModel
     detail: str = Field(min_length=2)
+    fix: str = Field(min_length=2)
     terms: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
     except_: list[str] = Field(default_factory=list, alias="except")
@@ -189,6 +215,10 @@ class _RuleModel(BaseModel):
     cold: _ColdModel | None = None  # rude only
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     pitch: LexiconSpec | None = None  # relevance only
+    # too_short only: a short reply that is a whole answer, and a buyer message that asks nothing
+    short_answers: LexiconSpec | None = None
+    acknowledgements: LexiconSpec | None = None
+    questions: LexiconSpec | None = None
 
 
 class _CuesModel(BaseModel):
@@ -213,6 +243,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "too_short": ("min_chars",),
     "no_apology": (),  # what an apology is and when one is owed: etiquette.yaml
     "absolute": ("terms",),
+    "ad_law": ("terms",),
     "relevance": ("min_answer_probability", "min_cues", "pitch"),
     "shouting": (),  # etiquette.yaml's shouting pattern suffices
     "polite": ("terms",),
@@ -226,16 +257,13 @@ def _spec(model: _RuleModel, etiquette: Etiquette, corpus_dir: Path, path: Path)
     lacking = [field for field in _REQUIRED[name] if not getattr(model, field)]
     if lacking:
         raise CorpusError(f"{path}: rule {name} needs {', '.join(lacking)}")
-    if not (corpus_dir / HANDBOOKS / model.source.doc).is_file():
+    if model.source.doc is not None and not (corpus_dir / HANDBOOKS / model.source.doc).is_file():
         raise CorpusError(f"{path}: rule {name} cites a missing handbook {model.source.doc}")
     unknown = {field for _, field, _, _ in string.Formatter().parse(model.detail) if field} - _DETAIL_FIELDS
     if unknown:
         raise CorpusError(f"{path}: rule {name} detail uses {sorted(unknown)}; allowed: {sorted(_DETAIL_FIELDS)}")
     terms, patterns = list(model.terms), list(model.patterns)
-    # What the reply generator already enforces is inspected with the very same words.
-    if name == "absolute":
-        terms += [word for word, _ in etiquette.absolute]
-    elif name == "shouting":
+    if name == "shouting":
         patterns.insert(0, etiquette.shouting.pattern)
     # The placeholder's `except` names bracket contents (BracketNouns), not compounds around a hit.
     exceptions = [] if name == "placeholder" else model.except_
@@ -247,8 +275,9 @@ def _spec(model: _RuleModel, etiquette: Etiquette, corpus_dir: Path, path: Path)
         rule=name,
         severity=model.severity,
         penalty=model.penalty,
-        source=f"{model.source.doc}: {model.source.quote}",
+        source=model.source.cite(),
         detail=model.detail,
         lexicon=lexicon,
         window=model.window,
+        fix=model.fix,
     )

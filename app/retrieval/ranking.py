@@ -72,8 +72,8 @@ def size_chart_for(template: Template) -> str | None:
     if "recommended_size" not in template.slots:
         return None
     needs = set(template.applies.needs)
-    if template.topic == "size.kids":
-        return "kids"  # no shop chart for children yet: never computed, so never suggested
+    if "child" in needs:
+        return "kids"
     return "shoes" if "foot_length" in needs else "pants" if "waist" in needs else "clothing"
 
 

@@ -69,6 +69,7 @@ class Entities:
     specs: tuple[str, ...] = ()  # what products differ by: 256G, 50ml, 55寸, 1.5匹
     category: Category | None = None
     photo: bool = False  # the buyer sent or mentions a photo or video of the goods
+    child: bool = False  # the goods are for a child (a child's size chart applies)
 
     def facts(self) -> frozenset[Fact]:
         """The facts stated, named as templates name what they need and ask for (app/vocabulary.py)."""
@@ -76,6 +77,7 @@ class Entities:
             "height": self.height_cm, "weight": self.weight_kg, "foot_length": self.foot_length_mm,
             "waist": self.waist_cm, "size": self.sizes, "order_id": self.order_numbers, "amount": self.amounts,
             "date": self.dates, "colour": self.colours, "spec": self.specs, "photo": self.photo or None,
+            "child": self.child or None,
         }
         return frozenset(fact for fact, value in stated.items() if value not in (None, ()))
 
@@ -109,6 +111,7 @@ class EntityWords(WordsModel):
     dates: LexiconSpec
     specs: LexiconSpec
     photos: LexiconSpec = Field(default_factory=LexiconSpec)
+    children: LexiconSpec = Field(default_factory=LexiconSpec)
 
 
 @functools.cache
@@ -340,6 +343,7 @@ class EntityExtractor:
         self._dates = build_lexicon(words.dates, "entities.dates", path)
         self._specs = build_lexicon(words.specs, "entities.specs", path)
         self._photos = build_lexicon(words.photos, "entities.photos", path)
+        self._children = build_lexicon(words.children, "entities.children", path)
 
     @classmethod
     def load(cls, corpus_dir: Path) -> EntityExtractor:
@@ -362,6 +366,7 @@ class EntityExtractor:
             height_cm=height, weight_kg=weight, foot_length_mm=foot, waist_cm=waist, sizes=sizes,
             size_change=size_change, order_numbers=order_numbers, amounts=amounts, dates=dates, colours=colours,
             specs=specs, photo=bool(self._photos.find(matchable(text))),
+            child=bool(self._children.find(matchable(text))),
         )
         return replace(entities, category=self.category(text, entities))
 

@@ -337,6 +337,101 @@
     storage(TOKEN_KEY, "");
   });
 
+  // ---- The live check: the agent's own reply, inspected while it is typed ----
+  // Word and pattern rules on every pause in typing (fast: no encoder, a millisecond on the server);
+  // the tone and relevance models once typing has stopped for a while.
+  const draft = $("draft");
+  const position = $("position");
+  const FAST_DELAY_MS = 250;
+  const FULL_DELAY_MS = 1200;
+  const SEVERITY_NAMES = { high: "严重", medium: "需修改", low: "建议" };
+  let fastTimer = 0;
+  let fullTimer = 0;
+  let checking = null;
+
+  function markedDraft(text, findings) {
+    // The reply as typed, with every finding's words highlighted (text nodes only: never innerHTML).
+    const spans = findings.filter((f) => Array.isArray(f.span)).map((f) => ({ start: f.span[0], end: f.span[1],
+      severity: f.severity, rule: f.rule })).sort((a, b) => a.start - b.start);
+    const out = document.createDocumentFragment();
+    let at = 0;
+    for (const span of spans) {
+      if (span.start < at) continue; // overlapping findings: the first one is marked
+      out.append(document.createTextNode(text.slice(at, span.start)));
+      const mark = el("mark", "hit hit-" + span.severity, text.slice(span.start, span.end));
+      mark.dataset.rule = span.rule;
+      out.append(mark);
+      at = span.end;
+    }
+    out.append(document.createTextNode(text.slice(at)));
+    return out;
+  }
+
+  function showCheck(text, data, full) {
+    const findings = Array.isArray(data.findings) ? data.findings : [];
+    const verdict = $("verdict");
+    verdict.className = "verdict " + (data.ok ? "verdict-ok" : "verdict-bad");
+    verdict.textContent = (data.ok ? "可以发送" : "不宜发送") + " · " + data.score + " 分" + (full ? "" : "（快速检查）");
+    const marked = $("draft-marked");
+    marked.replaceChildren(markedDraft(text, findings));
+    marked.hidden = !findings.some((f) => Array.isArray(f.span));
+    const list = $("findings");
+    list.replaceChildren();
+    for (const finding of findings) {
+      const item = el("li", "finding finding-" + finding.severity);
+      item.dataset.rule = finding.rule;
+      item.append(el("span", "severity", SEVERITY_NAMES[finding.severity] || finding.severity),
+        el("span", "detail", finding.detail));
+      if (finding.fix) item.append(el("span", "fix", "改法：" + finding.fix));
+      list.append(item);
+    }
+  }
+
+  async function check(full) {
+    const text = draft.value;
+    if (!text.trim()) {
+      $("verdict").textContent = "";
+      $("findings").replaceChildren();
+      $("draft-marked").hidden = true;
+      return;
+    }
+    if (checking) checking.abort();
+    const controller = new AbortController();
+    checking = controller;
+    const headers = authHeaders();
+    headers["Content-Type"] = "application/json";
+    const payload = { message: message.value, reply: text, position: position.value, fast: !full };
+    if (platform.value) payload.platform = platform.value;
+    try {
+      const response = await fetch("/v1/inspect", { method: "POST", headers, body: JSON.stringify(payload),
+        signal: controller.signal });
+      if (controller !== checking) return;
+      if (!response.ok) {
+        $("verdict").textContent = await errorText(response);
+        $("verdict").className = "verdict verdict-bad";
+        return;
+      }
+      const data = await response.json();
+      if (controller === checking && draft.value === text) showCheck(text, data, full);
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      $("verdict").textContent = "检查失败：连接不上服务器。";
+    } finally {
+      if (controller === checking) checking = null;
+    }
+  }
+
+  function scheduleChecks() {
+    clearTimeout(fastTimer);
+    clearTimeout(fullTimer);
+    fastTimer = setTimeout(() => check(false), FAST_DELAY_MS);
+    fullTimer = setTimeout(() => check(true), FULL_DELAY_MS);
+  }
+
+  draft.addEventListener("input", scheduleChecks);
+  position.addEventListener("change", scheduleChecks);
+  platform.addEventListener("change", scheduleChecks);
+
   loadVocabulary();
   message.focus();
 })();

@@ -318,7 +318,8 @@ def test_openapi_has_chinese_examples(client):
     text = json.dumps(response.json(), ensure_ascii=False)
     assert "这件衣服170斤穿什么码" in text
     schema = response.json()
-    assert set(schema["paths"]) == {"/v1/reply", "/v1/classify", "/v1/search", "/v1/inspect", "/v1/evaluate",
+    assert set(schema["paths"]) == {"/v1/reply", "/v1/classify", "/v1/search", "/v1/inspect",
+                                    "/v1/inspect/conversation", "/v1/evaluate",
                                     "/v1/vocabulary", "/healthz", "/readyz"}
     reply_body = schema["components"]["schemas"]["ReplyIn"]
     assert reply_body["examples"][0]["message"] == "这件衣服170斤穿什么码"

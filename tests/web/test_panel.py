@@ -289,3 +289,61 @@ def test_api_docs_render_without_the_internet(browser, base_url):
     assert {"/v1/reply", "/v1/inspect", "/v1/evaluate"} <= {p.strip() for p in paths}
     assert outside == [] and errors == []
     context.close()
+
+
+def test_an_abstention_shows_the_reason_one_holding_reply_and_the_handbook(panel, fake_service):
+    import copy
+    from dataclasses import replace
+
+    from app.replies import ReplyRequest
+
+    abstaining = copy.copy(fake_service)
+    abstaining.reranker = replace(fake_service.reranker, abstain_below=1.0)
+    body = abstaining.reply(ReplyRequest("帮我查下上门取件的快递员怎么还没来", platform="jd")).as_dict()
+    panel.page.route("**/v1/reply", lambda route: route.fulfill(json=body))
+    panel.send("帮我查下上门取件的快递员怎么还没来")
+
+    assert panel.by("needs-human").is_visible()
+    assert panel.by("abstention").text_content() == body["abstention"]
+    card = panel.by("reply-card")
+    assert card.count() == 1 and "holding" in (card.get_attribute("class") or "")
+    assert "先回复买家" in card.text_content() and "核实" in panel.card_texts()[0]
+    support = panel.by("support")
+    assert support.is_visible()
+    assert support.locator("li").count() == len(body["support"]) > 0
+
+
+def test_the_live_check_marks_the_words_and_says_how_to_fix_them(panel):
+    panel.by("platform").select_option("jd")
+    panel.by("message").fill("能便宜点吗")
+    with panel.page.expect_response(lambda r: r.url.endswith("/v1/inspect") and '"fast":true' in (r.request.post_data or "")):
+        panel.by("draft").fill("亲，这已经是全网最低价了!!!")
+    verdict = panel.by("verdict")
+    expect_text(verdict, re.compile("不宜发送"))
+    marks = panel.by("draft-marked").locator("mark")
+    expect_text(marks.first, "亲")
+    rules = {marks.nth(i).get_attribute("data-rule") for i in range(marks.count())}
+    assert {"jd_qin", "ad_law", "shouting"} <= rules
+    findings = panel.by("findings")
+    assert "改法：京东店铺把“亲”改成“您”" in findings.text_content()
+
+    # Fixed: fine to send; the full check (tone and relevance) follows the fast one once typing stops.
+    with panel.page.expect_response(lambda r: r.url.endswith("/v1/inspect") and '"fast":false' in (r.request.post_data or "")):
+        panel.by("draft").fill("您好，这款已经是活动价了，现在下单还能用店铺券，请您放心。")
+    expect_text(verdict, re.compile("^可以发送"))
+    assert "快速检查" not in verdict.text_content()
+
+
+def test_the_live_check_owes_a_greeting_only_on_the_first_reply(panel):
+    panel.by("message").fill("这件有黑色吗")
+    panel.by("draft").fill("有的，黑色和白色都有现货，请您放心拍。")
+    expect_text(panel.by("verdict"), re.compile("^可以发送"))
+    panel.by("position").select_option("first")
+    expect_text(panel.by("findings"), re.compile("建议.*问候"))
+    assert panel.by("verdict").text_content().startswith("可以发送")  # a low finding is a suggestion
+
+
+def expect_text(locator, pattern):
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_text(pattern)

@@ -69,7 +69,10 @@ def inspect(body: InspectIn, service: KefuService = Depends(ready_service),
             settings: Settings = Depends(current_settings)) -> Response:
     """`ok`, a 0-100 score and findings [{rule, severity, detail, span}]; the same as `kefu inspect --json`."""
     check_length("message", body.message, settings.max_message_chars)
-    item = InspectionRequest(body.message, body.reply, body.platform or settings.default_platform, body.first_turn)
+    item = InspectionRequest(body.message, body.reply, body.platform or settings.default_platform,
+                             body.position_or_default())
+    if body.fast:
+        return JSONResponse(service.inspect_fast(item).as_dict())
     return JSONResponse(service.inspect_many([item])[0].as_dict())
 
 
