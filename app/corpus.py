@@ -16,6 +16,7 @@ from app.errors import CorpusError
 from app.handbooks.cleaning import EXTRA_STEPS, CleaningProfile
 from app.shop import fact_placeholders
 from app.vocabulary import Category, Fact, Mood, Platform, Scenario, Stage
+from app.yaml_data import parse_yaml
 
 # Slot name -> placeholder shown to the agent when nothing fills it (docs/data-formats.md): what a
 # request carries, the size kefu computes from the shop's chart, and the shop's facts (app/shop.py).
@@ -143,7 +144,7 @@ class _LabelledModel(BaseModel):
 def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
     path = corpus_dir / TEMPLATES
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CorpusError(f"cannot read the script library {path}: {exc}") from exc
     if not isinstance(raw, list):
@@ -229,7 +230,7 @@ def load_handbook_profiles(corpus_dir: Path) -> dict[str, CleaningProfile]:
     if not path.is_file():
         return {}
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise CorpusError(f"cannot read the handbook cleaning profiles {path}: {exc}") from exc
     if not isinstance(raw, dict):

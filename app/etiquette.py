@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.errors import CorpusError
 from app.lexicon import Lexicon, LexiconSpec, matchable
 from app.vocabulary import PLATFORMS
+from app.yaml_data import parse_yaml
 
 ETIQUETTE = "etiquette.yaml"
 # Scenarios in which a message stating a problem is owed an apology. Not size ("太紧了能换L吗" is
@@ -69,7 +70,7 @@ class Etiquette:
     def load(cls, corpus_dir: Path) -> Etiquette:
         path = corpus_dir / ETIQUETTE
         try:
-            model = _EtiquetteModel.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            model = _EtiquetteModel.model_validate(parse_yaml(path.read_text(encoding="utf-8")))
             rewrites = tuple((re.compile(pattern), replacement) for pattern, replacement in model.jd_rewrites)
             shouting = re.compile(model.shouting["pattern"])
             cues = (model.complaint.grievance_cues.lexicon(), model.complaint.inquiry_cues.lexicon())

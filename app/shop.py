@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from app.errors import CorpusError
 from app.vocabulary import CATEGORIES, PLATFORM_NAMES_ZH, Platform
+from app.yaml_data import parse_yaml
 
 SHOP = "shop.yaml"
 
@@ -592,7 +593,7 @@ def load_shop_profile(corpus_dir: Path) -> ShopProfile:
     if not path.is_file():
         return ShopProfile()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CorpusError(f"cannot read the shop profile {path}: {exc}") from exc
     if raw is None:

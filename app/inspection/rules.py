@@ -20,6 +20,7 @@ from app.errors import CorpusError
 from app.etiquette import Etiquette
 from app.inspection.results import RULES, RuleName, Severity
 from app.lexicon import Hit, Lexicon, LexiconSpec
+from app.yaml_data import parse_yaml
 
 INSPECTION_RULES = "inspection_rules.yaml"
 CueScenario = Literal["size", "price", "logistics", "complaint"]
@@ -100,7 +101,7 @@ class InspectionRules:
     def load(cls, corpus_dir: Path, etiquette: Etiquette) -> InspectionRules:
         path = corpus_dir / INSPECTION_RULES
         try:
-            model = _RulesFileModel.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            model = _RulesFileModel.model_validate(parse_yaml(path.read_text(encoding="utf-8")))
         except (OSError, yaml.YAMLError, ValidationError) as exc:
             raise CorpusError(f"cannot read the inspection rules {path}: {exc}") from exc
         by_name: dict[str, _RuleModel] = {rule.rule: rule for rule in model.rules}

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.errors import CorpusError
 from app.lexicon import Lexicon, LexiconSpec, matchable
 from app.vocabulary import CATEGORIES, Category, Fact
+from app.yaml_data import parse_yaml
 
 UNDERSTANDING = "understanding.yaml"
 SECTIONS = ("entities", "situation")
@@ -117,7 +118,7 @@ class EntityWords(WordsModel):
 @functools.cache
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CorpusError(f"cannot read {path}: {exc}") from exc
     if not isinstance(data, dict) or set(data) != set(SECTIONS):
