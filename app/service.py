@@ -14,7 +14,7 @@ from app.corpus import PLATFORM_FACTS, Template, load_templates
 from app.errors import IndexStaleError, InputError
 from app.etiquette import Etiquette
 from app.inspection import Inspection, ReplyInspector
-from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction, split_clauses
+from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction
 from app.models.embedding import Embedder, load_embedder
 from app.models.relevance import RelevanceModel
 from app.models.reranker import Reranker
@@ -189,7 +189,7 @@ class KefuService:
         """Suggestions for every message and inspection of the agent's reply where there is one.
 
         What `reply_many` and `inspect_many` give one after the other, with each message encoded
-        and classified once: messages, their clauses and the agents' replies go to the encoder in
+        and classified once: messages and the agents' replies go to the encoder in
         one call (batch evaluation of an inspection set needs both).
         """
         if len(agent_replies) != len(requests):
@@ -237,21 +237,13 @@ class KefuService:
 
     def _understand(self, messages: Sequence[str], replies: Sequence[str] = ()) -> _Understood:
         """Each message prepared and classified, and the agents' replies embedded, with one encoder call
-        for the messages, their clauses (for a second matter) and the replies."""
+        for the messages and the replies: one text per message (its clauses are not encoded, see
+        ScenarioClassifier.classify)."""
         texts = [prepare_message(message) for message in messages]
-        clause_sets = [split_clauses(text[:MAX_ENCODED_CHARS]) for text in texts]
-        clauses = [clause for clause_set in clause_sets if len(clause_set) > 1 for clause in clause_set]
         normalized = [normalize_text(reply)[:MAX_ENCODED_CHARS] for reply in replies]
         with_text = [reply for reply in normalized if reply]
-        queries, passages = self.retriever.encode_together(
-            [text[:MAX_ENCODED_CHARS] for text in texts] + clauses, with_text)
-        vectors, flat_clause_vectors = queries[: len(texts)], queries[len(texts) :]
-        clause_vectors, at = [], 0
-        for clause_set in clause_sets:
-            count = len(clause_set) if len(clause_set) > 1 else 0
-            clause_vectors.append(flat_clause_vectors[at : at + count])
-            at += count
-        predictions = self.classifier.classify(texts, vectors, clause_sets, clause_vectors)
+        vectors, passages = self.retriever.encode_together([text[:MAX_ENCODED_CHARS] for text in texts], with_text)
+        predictions = self.classifier.classify(texts, vectors)
         found = iter(passages)
         reply_vectors = [next(found) if reply else None for reply in normalized]
         return _Understood(texts, vectors, predictions, _EmbeddedReplies(normalized, reply_vectors))

@@ -31,9 +31,11 @@ class FakeEmbedder:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.texts = 0
 
     def encode(self, texts):
         self.calls += 1
+        self.texts += len(texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             text = text.split(": ", 1)[-1]  # ignore e5 prefixes, like a symmetric model would

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from app.corpus import load_labelled, load_templates
-from app.models.classifier import is_fragment, split_clauses
+from app.models.classifier import is_fragment
 from tests.conftest import CORPUS, REPO
 
 DEV = CORPUS / "eval" / "dev.jsonl"
@@ -106,10 +106,6 @@ def test_fragment_detection():
     assert all(is_fragment(m) for m in ["哈哈", "?", "嗯嗯", "好的", "ok", "🙂", "。。。", "1", "2024"])
     assert not any(is_fragment(m) for m in ["在吗", "好的谢谢", "包邮吗", "XL", "170斤", "3号发货"])
 
-
-def test_clauses():
-    assert split_clauses("偏小了能换吗,运费谁出") == ["偏小了能换吗", "运费谁出"]
-    assert split_clauses("哈哈，好的") == []
 
 
 def test_temperature_is_fitted_when_every_scenario_has_enough_messages():

@@ -99,16 +99,17 @@ def test_an_encoder_failure_reaches_every_caller_of_the_batch():
     batcher.close()
 
 
-def test_a_request_encodes_its_messages_clauses_and_replies_in_one_call(fake_index):
+def test_a_request_encodes_its_messages_and_replies_in_one_call_one_text_each(fake_index):
     from app.service import KefuService
 
     counting = FakeEmbedder()
     service = KefuService.load(fake_index, embedder=counting)
     requests = [ReplyRequest("杯子碎了，还有运费谁出", platform="jd"), ReplyRequest("这件多久能到货")]
     agent_replies = ["您好，非常抱歉，给您补发。", None]
-    before = counting.calls
+    before, texts_before = counting.calls, counting.texts
     reviewed = service.review_many(requests, agent_replies)
-    assert counting.calls - before == 1  # messages, both clauses of the first, the agent's reply
+    assert counting.calls - before == 1  # the messages and the agent's reply together
+    assert counting.texts - texts_before == 3  # one text each: clauses are not encoded
     assert reviewed[0].inspection is not None and reviewed[1].inspection is None
     service.inspect_many([InspectionRequest("杯子碎了，还有运费谁出", "您好，非常抱歉，给您补发。", "jd")])
     assert counting.calls - before == 1  # all of it cached

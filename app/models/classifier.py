@@ -13,7 +13,6 @@ from app.models.linear import CharTfidf, LogisticModel, Parameters
 from app.vocabulary import SCENARIOS
 
 # Clause boundaries for messages that raise two matters ("偏小了能换吗,运费谁出").
-_CLAUSES = re.compile(r"[,，。.!！?？;；~～\s]+|(?:还有|另外|顺便问下|顺便问一下|对了)")
 # What is left of a message once punctuation, symbols and emoji are gone.
 _CONTENT = re.compile(r"[\w]", re.UNICODE)
 # Interjections and acknowledgements that carry no request on their own.
@@ -52,7 +51,7 @@ class ClassifierSettings:
     # Below this calibrated confidence a wrong answer is likelier than a right one: abstain
     # (`other` with needs_human).
     abstain_below: float = 0.5
-    # A second scenario is reported when it holds this much probability, or wins a clause.
+    # A second scenario is reported when it holds this much probability.
     secondary_above: float = 0.25
     neighbours: int = 10
     knn_temperature: float = 0.05
@@ -155,23 +154,18 @@ class ScenarioClassifier:
         average = (w_dense * dense + w_chars * chars + w_knn * knn) / (w_dense + w_chars + w_knn)
         return _sharpen(average, self.settings.temperature)
 
-    def classify(self, texts: Sequence[str], vectors: np.ndarray, clause_sets: Sequence[Sequence[str]] = (),
-                 clause_vectors: Sequence[np.ndarray] = ()) -> list[ScenarioPrediction]:
+    def classify(self, texts: Sequence[str], vectors: np.ndarray) -> list[ScenarioPrediction]:
+        """The scenario of each message, and a second one when it holds `secondary_above` of the probability.
+
+        Clauses were once encoded one by one to spot a second matter ("偏小了能换吗,运费谁出"): it tripled
+        the encoder's work per message, and the second scenario it gave was right on 7-16 % of the
+        messages it was shown on (docs/measurements.md, issue 10), so it is gone.
+        """
         similarities = vectors @ self._vectors.T
         probabilities = self.probabilities(texts, vectors, similarities)
-        predictions = []
-        for row, text in enumerate(texts):
-            clause_labels: list[str] = []
-            if row < len(clause_sets) and len(clause_sets[row]) > 1:
-                clause_probabilities = self.probabilities(clause_sets[row], clause_vectors[row])
-                clause_labels = [
-                    SCENARIOS[int(np.argmax(p))] for p in clause_probabilities if float(np.max(p)) >= 0.5
-                ]
-            predictions.append(self._predict(text, probabilities[row], similarities[row], clause_labels))
-        return predictions
+        return [self._predict(text, probabilities[row], similarities[row]) for row, text in enumerate(texts)]
 
-    def _predict(self, text: str, probabilities: np.ndarray, similarities: np.ndarray,
-                 clause_labels: list[str]) -> ScenarioPrediction:
+    def _predict(self, text: str, probabilities: np.ndarray, similarities: np.ndarray) -> ScenarioPrediction:
         order = np.argsort(-probabilities)
         best, confidence = SCENARIOS[order[0]], float(probabilities[order[0]])
         scores = {name: float(p) for name, p in zip(SCENARIOS, probabilities)}
@@ -187,11 +181,10 @@ class ScenarioClassifier:
         if needs_human:
             evidence["abstained"] = "no request in the message" if fragment else f"confidence {confidence:.2f} is too low"
             best = "other"
-        secondary = next((label for label in clause_labels if label != best), None)
-        if secondary is None:
-            runner_up = SCENARIOS[order[1]] if SCENARIOS[order[0]] == best else SCENARIOS[order[0]]
-            if scores[runner_up] >= self.settings.secondary_above:
-                secondary = runner_up
+        secondary = None
+        runner_up = SCENARIOS[order[1]] if SCENARIOS[order[0]] == best else SCENARIOS[order[0]]
+        if scores[runner_up] >= self.settings.secondary_above:
+            secondary = runner_up
         return ScenarioPrediction(best, confidence, scores, secondary, needs_human, evidence)
 
     def _neighbour_votes(self, similarities: np.ndarray) -> np.ndarray:
@@ -244,11 +237,6 @@ def fit_temperature(texts: Sequence[str], labels: Sequence[str], vectors: np.nda
         return float(-np.log(_sharpen(out_of_fold, temperature)[np.arange(len(y)), y] + 1e-12).mean())
 
     return float(min(np.round(np.arange(0.2, 2.01, 0.05), 2), key=log_loss))
-
-
-def split_clauses(text: str) -> list[str]:
-    """The message's clauses with some content, for spotting a second matter."""
-    return [clause for clause in _CLAUSES.split(text) if clause and len(clause) >= 2 and not is_fragment(clause)]
 
 
 def is_fragment(text: str) -> bool:
