@@ -56,7 +56,7 @@ class TemplateScores:
     fused: np.ndarray
     bm25: np.ndarray
     dense: np.ndarray
-    best_example: np.ndarray  # row index into the examples collection
+    example_dense: np.ndarray  # cosine to every example question, in the examples collection's order
     reply_dense: np.ndarray  # cosine to each template's reply
 
 
@@ -127,11 +127,6 @@ class HybridRetriever:
         example_dense = self.examples.dense.scores(vector)[0]
         bm25 = np.maximum.reduceat(example_bm25, self._example_starts)
         dense = np.maximum.reduceat(example_dense, self._example_starts)
-        # The closest example of each template, by dense score (the stronger signal on short text).
-        best = np.array([
-            start + int(np.argmax(example_dense[start:end]))
-            for start, end in zip(self._example_starts, np.append(self._example_starts[1:], len(example_dense)))
-        ])
         f = self._fusion
         reply_dense = self.replies.dense.scores(vector)[0]
         fused = fuse(
@@ -144,7 +139,7 @@ class HybridRetriever:
             method=f.method,
             rrf_k=f.rrf_k,
         )
-        return TemplateScores(fused, bm25, dense, best, reply_dense)
+        return TemplateScores(fused, bm25, dense, example_dense, reply_dense)
 
     def search(self, text: str, top_k: int = 5, *, vector: np.ndarray | None = None) -> SearchResult:
         """Top passages and templates for one normalized message."""
@@ -160,7 +155,11 @@ class HybridRetriever:
         order = np.argsort(-scores.fused, kind="stable") if order is None else order
         wanted = set(terms)
         for index in order[:top_k]:
-            example_row = self.examples.rows[scores.best_example[index]]
+            # The template's example closest to the query by dense score (the stronger signal on short text),
+            # looked up only for the templates shown.
+            start = int(self._example_starts[index])
+            end = int(self._example_starts[index + 1]) if index + 1 < len(self._example_starts) else len(scores.example_dense)
+            example_row = self.examples.rows[start + int(np.argmax(scores.example_dense[start:end]))]
             matched = wanted & (set(example_row["terms"]) | set(self.replies.rows[index]["terms"]))
             yield TemplateHit(
                 template=self.templates[index],
