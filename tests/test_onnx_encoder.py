@@ -73,3 +73,36 @@ def test_a_vector_does_not_depend_on_the_texts_encoded_with_it(real_model_dir):
     alone = onnx.encode(["query: 尺码表在哪里看"])
     together = onnx.encode(["query: 收到的杯子碎了，我很生气！！！", "query: 尺码表在哪里看", "query: 能便宜点吗"])
     np.testing.assert_array_equal(alone[0], together[1])
+
+
+def test_the_serving_vocabulary_tokenises_every_corpus_text_as_the_full_one(real_model_dir):
+    """The reduced serving tokenizer (onnx_encoder.reduce_tokenizer) gives exactly the model's ids for
+    every text kefu ships: templates, handbooks, every labelled set, both prefixes."""
+    import glob
+    from pathlib import Path
+
+    import numpy as np
+    import yaml
+    from tokenizers import Tokenizer
+
+    from app.models.embedding import ONNX_FOLDER, VOCAB_IDS
+
+    full = Tokenizer.from_file(str(real_model_dir / "tokenizer.json"))
+    served = Tokenizer.from_file(str(real_model_dir / ONNX_FOLDER / "tokenizer.json"))
+    model_ids = np.load(real_model_dir / ONNX_FOLDER / VOCAB_IDS)
+    assert served.get_vocab_size(with_added_tokens=False) < full.get_vocab_size(with_added_tokens=False) // 1.5
+    corpus = REPO / "corpus"
+    texts = ["包邮吗", "XL码 170cm 65kg", "😊好的亲～", "Ｍ码ｔ恤", "café", "bā lí"]
+    for path in glob.glob(str(corpus / "**" / "*.jsonl"), recursive=True):
+        for line in Path(path).read_text(encoding="utf-8").split("\n"):
+            record = json.loads(line) if line.strip() else {}
+            texts += [record[key] for key in ("message", "reply") if isinstance(record.get(key), str)]
+    for template in yaml.safe_load((corpus / "templates.yaml").read_text(encoding="utf-8")):
+        texts += [template["reply"], *template["examples"]]
+    for path in glob.glob(str(corpus / "handbooks" / "*.txt")):
+        texts += [line for line in Path(path).read_bytes().decode("utf-8", "replace").split("\n") if line.strip()]
+    differ = [text for text in texts for prefix in ("query: ", "passage: ")
+              if full.encode(prefix + text).ids != model_ids[served.encode(prefix + text).ids].tolist()]
+    assert differ == []
+    # Outside the served characters the ids may differ, and the text still encodes.
+    assert served.encode("Привет").ids

@@ -21,7 +21,8 @@ ONNX_FOLDER = "onnx"  # inside the converted model's folder
 ONNX_MODEL = "model_int8.onnx"
 ONNX_MARKER = "kefu_onnx.json"
 # Bump when the export or the quantisation changes: indexes built with the old file become stale.
-ONNX_EXPORT_VERSION = 2  # 2: one session run per text (1 batched, so vectors depended on the batch)
+ONNX_EXPORT_VERSION = 3  # 2: one session run per text (1 batched, so vectors depended on the batch); 3: the reduced serving vocabulary
+VOCAB_IDS = "vocab_ids.npy"  # the serving tokenizer's ids -> the model's (onnx_encoder.reduce_tokenizer)
 
 
 class Embedder(Protocol):
@@ -127,7 +128,7 @@ def _export_onnx(folder: Path, progress: Callable[[str], None] | None) -> None:
     import shutil
     import tempfile
 
-    from app.models.onnx_encoder import export_onnx, quantize
+    from app.models.onnx_encoder import export_onnx, quantize, reduce_tokenizer
 
     target = folder / ONNX_FOLDER
     work = Path(tempfile.mkdtemp(prefix=".onnx-", dir=folder))
@@ -139,7 +140,7 @@ def _export_onnx(folder: Path, progress: Callable[[str], None] | None) -> None:
             progress("quantising the ONNX model to int8")
         quantize(fp32, work / ONNX_MODEL)
         fp32.unlink()  # 470 MB that serving never reads
-        shutil.copyfile(folder / "tokenizer.json", work / "tokenizer.json")
+        reduce_tokenizer(folder / "tokenizer.json", work / "tokenizer.json", work / VOCAB_IDS)
         marker = _expected_onnx_marker(folder) | {"int8_sha256": _sha256(work / ONNX_MODEL)}
         (work / ONNX_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
@@ -175,7 +176,7 @@ def load_embedder(model_setting: str, default_folder: Path, batch_size: int, *,
 
     int8 = str(recorded.get("int8_sha256", ""))
     try:
-        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json",
+        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json", vocab_ids=onnx / VOCAB_IDS,
                             model_id=f"{model_id} onnx-int8 sha256:{int8[:12]} v{ONNX_EXPORT_VERSION}")
     except Exception as exc:  # onnxruntime raises its own kinds for a corrupt or foreign file
         raise ModelError(f"cannot load the ONNX encoder {onnx / ONNX_MODEL}: {exc}; delete {onnx} and run "
