@@ -38,10 +38,11 @@ class Settings(BaseSettings):
     example_prefix: str = "query: "
     passage_prefix: str = "passage: "
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
-    # Serving: how long a request waits for others to share its encoder call, how many texts may
-    # wait for the encoder before requests are refused with 503 (load shedding), and how many
-    # recent texts keep their vectors.
-    batch_window_ms: float = Field(default=4.0, ge=0, le=100)
+    # Serving: how long a request waits for others to share its encoder call (0: requests that arrive
+    # while the encoder is busy share the next call, nobody waits on purpose; the int8 ONNX encoder runs
+    # one text at a time, so a window only added latency), how many texts may wait for the encoder
+    # before requests are refused with 503 (load shedding), and how many recent texts keep their vectors.
+    batch_window_ms: float = Field(default=0.0, ge=0, le=100)
     max_pending_texts: int = Field(default=512, ge=1)
     encoder_cache_size: int = Field(default=4096, ge=0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -84,7 +85,7 @@ class Template:
     applies: Applicability = Applicability()
     pitch: bool = False  # a sales pitch: never after an order, to an upset buyer, or to one closing the chat
 
-    @property
+    @functools.cached_property
     def slots(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(SLOT_PATTERN.findall(self.reply)))
 

@@ -65,7 +65,7 @@ class EncoderCache:
 class BatchSettings:
     # How long the first request of a batch waits for company. A few milliseconds is nothing next to
     # an encode, and under load it is what lets requests share one.
-    window_seconds: float = 0.004  # KEFU_BATCH_WINDOW_MS, 4 by default, is what the service passes
+    window_seconds: float = 0.0  # KEFU_BATCH_WINDOW_MS, 0 by default, is what the service passes
     # Texts per encoder call; a request with more is encoded in one call of its own.
     max_batch: int = 32
     # Texts waiting at most; beyond this a request is refused (OverloadedError) rather than queued.
