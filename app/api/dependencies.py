@@ -87,6 +87,14 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <KEFU_
                                                    "needed only when the server sets KEFU_API_TOKEN")
 
 
+def carries_token(authorization: str | None, token: str) -> bool:
+    """Whether an Authorization header value is `Bearer <token>` (constant time in the token)."""
+    scheme, _, value = (authorization or "").partition(" ")
+    # Starlette decodes header bytes as latin-1: back to the bytes sent, against the token's UTF-8.
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode("latin-1", "replace"),
+                                                              token.encode("utf-8"))
+
+
 def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> None:
     token = current_settings(request).api_token
     if not token:
@@ -95,8 +103,7 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
         raise ApiError(401, "unauthorized", "this API needs the header `Authorization: Bearer <token>` "
                                             "with the server's KEFU_API_TOKEN", headers={"WWW-Authenticate": "Bearer"})
     # Constant time, so the token cannot be guessed character by character from response times.
-    # Starlette decodes header bytes as latin-1: back to the bytes sent, against the token's UTF-8.
-    if not hmac.compare_digest(credentials.credentials.encode("latin-1"), token.encode("utf-8")):
+    if not carries_token(request.headers.get("authorization"), token):
         raise ApiError(401, "unauthorized", "the bearer token is wrong",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 

@@ -302,7 +302,8 @@ def test_cors_only_when_configured(make_client):
     assert_error(denied, 401, "unauthorized")
     assert denied.headers["access-control-allow-origin"] == "http://shop.example"
     too_big = opened.post("/v1/reply", content=b"x" * (1024 * 1024 + 1),
-                          headers={"Origin": "http://shop.example", "Content-Type": "application/json"})
+                          headers={"Origin": "http://shop.example", "Content-Type": "application/json",
+                                   "Authorization": "Bearer s3cret"})
     assert_error(too_big, 413, "body_too_large")
     assert too_big.headers["access-control-allow-origin"] == "http://shop.example"
     other = opened.options("/v1/reply", headers={**preflight, "Origin": "http://evil.example"})

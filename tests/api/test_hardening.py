@@ -55,3 +55,17 @@ def test_without_the_token_a_bad_body_is_401_not_a_description_of_its_fault(make
     with_token = client.post("/v1/reply", content=content,
                              headers={"Content-Type": content_type, "Authorization": "Bearer s3cret"})
     assert with_token.status_code in (400, 415, 422)
+
+
+def test_without_the_token_an_oversized_body_is_401_not_413(make_client):
+    # Issue 14 finding 3, the rest of it: the size check is a body check too, after the token.
+    client = make_client(api_token="s3cret")
+    big = b'{"message": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/v1/reply", content=big, headers=headers).status_code == 401
+    wrong = client.post("/v1/reply", content=big, headers={**headers, "Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = client.post("/v1/reply", content=big, headers={**headers, "Authorization": "Bearer s3cret"})
+    assert right.status_code == 413 and right.json()["error"]["code"] == "body_too_large"
+    # Without a token set, the size check stands as before.
+    assert make_client().post("/v1/reply", content=big, headers=headers).status_code == 413
