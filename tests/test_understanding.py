@@ -486,3 +486,25 @@ def test_tuning_set_accuracy_stays_above_its_floors():
     assert figures["mood"]["accuracy"] >= 0.96
     assert figures["category"]["accuracy"] >= 0.45
     assert figures["category"]["precision"] >= 0.95
+
+
+def test_a_long_run_of_digits_is_read_in_linear_time():
+    # Issue 14's spirit: a 2,000-character paste of digits or spoken numbers once took 0.4 s (every
+    # start inside a run retried the whole run). Compared as a ratio in one run, not against a clock:
+    # ten times the text may cost about ten times the time, not a hundred.
+    import time
+
+    from app.understanding.situation import understand
+
+    def cost(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            understand(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    understand("预热")
+    for unit in ("1", "一百", "170 "):
+        short, long = cost(unit * 50), cost(unit * 500)
+        assert long < 40 * short, (unit, short, long)

@@ -161,6 +161,9 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 ARABIC = r"\d+(?:\.\d+)?"
 CHINESE = r"[零〇一二两三四五六七八九十百千]+"
+# A number starts where no digit of either kind stands before it: patterns that begin with a number
+# then try each run once, not from every one of its characters (a 2,000-digit paste was quadratic).
+NUMBER_START = r"(?<![\d.零〇一二两三四五六七八九十百千])"
 
 
 def chinese_number(text: str) -> int | None:
@@ -233,7 +236,7 @@ _CHILD = re.compile(r"宝宝|宝贝|孩子|小孩|儿子|女儿|娃|童|岁|个�
 
 _WEIGHT_LABEL = re.compile(rf"体重{_GAP}({ARABIC}|{CHINESE})\s?(kg|公斤|千克|斤)?(?![a-z])", _I)
 # 八十多斤 is read as 80斤: a floor, close enough to choose a size by.
-_WEIGHT = re.compile(rf"(?<![\d.])({ARABIC}|{CHINESE})\s?(?:多|来)?\s?(kg|公斤|千克|斤)(?![a-z])", _I)
+_WEIGHT = re.compile(rf"{NUMBER_START}({ARABIC}|{CHINESE})\s?(?:多|来)?\s?(kg|公斤|千克|斤)(?![a-z])", _I)
 _GOODS_BEFORE = re.compile(r"(?:每|一共|净重|重量|毛重|净含量|重|约重|装)\s?$")
 _GOODS_AFTER = re.compile(r"^\s?(?:装|包|袋|箱|盒|桶|瓶|/)")
 # Bare numbers that may be a height or weight next to one: 2-3 digits, or a spoken 一百三.
@@ -251,7 +254,8 @@ _SIZE_CHAIN = re.compile(r"^\s?(?:还是|或者|或|跟|和|/)\s?(\d{2,3}(?:\.5)
 _SIZE_CHANGE = re.compile(r"(?<!偏)(大|小)\s?(?:一|半|1)\s?(?:个)?(?:码|号)")
 _ONE_SIZE = re.compile(r"均码")
 
-_YUAN = re.compile(r"[¥￥]\s?(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)\s?(元|块钱|块|rmb)", _I)
+_YUAN = re.compile(r"[¥￥]\s?(\d+(?:\.\d+)?)|(?<![\d.零〇一二两三四五六七八九十百千])"
+                   r"(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)\s?(元|块钱|块|rmb)", _I)
 _NOT_MONEY_AFTER = re.compile(r"^(?!钱|的|吗|呢|吧|呗|啊|了|就|都|左右|以内|以上|包邮|能|可以|行)[\u4e00-\u9fff]")
 _PRICE_VERB = re.compile(
     r"(?:降了|降价了?|便宜了?|少了?|优惠了?|立减|减|满|涨了|贵了|差价|差了|返现?|抵|定金|尾款|价格?|售价|到手|才|变成?|只退了?|退了|"
