@@ -903,3 +903,18 @@ def test_the_advertising_law_rule_is_its_own_with_its_exceptions(inspector, repl
     if caught:
         spec = inspector.rules.specs["ad_law"]
         assert "广告法" in spec.source and spec.severity == "medium" and not result.ok
+
+
+def test_a_long_run_of_digits_is_inspected_in_linear_time(inspector):
+    # The live check inspects on every pause in typing: a pasted run of digits once cost 0.13 s
+    # (a price cue retried the run from each digit). Ten times the text, about ten times the time.
+    def cost(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            inspector.inspect("什么时候发货", text, platform="jd", position="last")
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    for unit in ("1", "满1", "3天"):
+        assert cost(unit * 1000) < 40 * cost(unit * 100), unit
