@@ -21,18 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.replies import Turn  # noqa: E402
 from app.understanding.message import prepare_message  # noqa: E402
 from app.understanding.situation import MessageReader  # noqa: E402
 from app.vocabulary import CATEGORIES, MOODS, STAGES  # noqa: E402
 
 DEFAULT_FILE = ROOT / "corpus" / "training" / "sendable_dev.jsonl"
 NONE = "none"
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    text: str
 
 
 @dataclass(frozen=True)
