@@ -44,18 +44,17 @@ def main() -> int:
         parser.error("held-out sets (corpus/eval/) are never fitted on")
 
     from app.config import Settings
-    from app.evaluation.cases import parse_jsonl
+    from app.evaluation.cases import read_cases
+    from app.evaluation.runner import reply_request
     from app.models.reranker import FEATURES, RERANKER, Reranker
-    from app.replies import ReplyRequest, Turn
     from app.service import KefuService
 
     raw = args.cases.read_bytes()
-    parsed = parse_jsonl(raw.decode("utf-8").split("\n"))
+    parsed = read_cases(raw, args.cases.name)
     cases = [case for case in parsed.cases if case.verdicts is not None]
     neutral = Reranker(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.eye(len(FEATURES))[0], 0.0, 0.0, {})
     service = KefuService.load(Settings(), reranker=neutral)
-    requests = [ReplyRequest(case.message, platform=case.platform, first_turn=case.first_turn,
-                             history=tuple(Turn(role, text) for role, text in case.history)) for case in cases]
+    requests = [reply_request(case) for case in cases]
     understood = service._understand([request.message for request in requests])
     rows, labels, groups, verdicts = [], [], [], []
     for number, (case, request, text, vector, prediction) in enumerate(zip(

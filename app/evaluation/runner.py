@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from app.evaluation.cases import EvalCase, ParsedCases
 from app.evaluation.metrics import percentile, score_replies, score_rules, score_scenarios
+
+if TYPE_CHECKING:
+    from app.replies import ReplyRequest
 
 BATCH_SIZE = 64
 
@@ -21,8 +25,6 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """(summary, one record per evaluated case). Messages are encoded a batch at a time; a case's
     latency is its batch's wall time divided by the batch size (amortized, as a team lead's run sees it)."""
-    from app.replies import ReplyRequest, Turn
-
     cases = parsed.cases
     records: list[dict] = []
     latencies: list[float] = []
@@ -30,8 +32,7 @@ def evaluate(
         batch = cases[start : start + batch_size]
         started = time.perf_counter()
         reviewed = service.review_many(
-            [ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn,
-                          history=tuple(Turn(role, text) for role, text in case.history)) for case in batch],
+            [reply_request(case) for case in batch],
             [case.reply for case in batch],
             [case.position for case in batch],
         )
@@ -40,6 +41,14 @@ def evaluate(
         records.extend(_record(case, review.result, review.inspection) for case, review in zip(batch, reviewed))
         progress(min(start + batch_size, len(cases)), len(cases))
     return summarize(parsed, records, latencies), records
+
+
+def reply_request(case: EvalCase) -> ReplyRequest:
+    """The request a case makes of kefu: its message, platform, turn and the chat so far, three suggestions."""
+    from app.replies import ReplyRequest, Turn  # imported late: this module stays light
+
+    return ReplyRequest(case.message, platform=case.platform, top_k=3, first_turn=case.first_turn,
+                        history=tuple(Turn(role, text) for role, text in case.history))
 
 
 def _record(case: EvalCase, result, inspection) -> dict:
