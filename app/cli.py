@@ -313,7 +313,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write(_json_line(record))
     if args.report:
         from app.evaluation.report import render_report
 
