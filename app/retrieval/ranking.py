@@ -62,9 +62,42 @@ def ineligibility(template: Template, context: MessageContext) -> str | None:
         return "needs"  # a size from the chart, and the chart gives none for what the buyer stated
     if set(applies.asks) & context.stated:
         return "asks"
-    if template.pitch and (context.apology_owed or context.after_order or context.mood in ("upset", "closing")):
+    if template.pitch and pitch_blocked(context):
         return "pitch"
     return None
+
+
+def pitch_blocked(context: MessageContext) -> bool:
+    """No sales pitch to a buyer who has ordered, is upset or closing the chat, or is owed an apology."""
+    return context.apology_owed or context.after_order or context.mood in ("upset", "closing")
+
+
+class Eligibility:
+    """`ineligibility` for a whole library at once, remembered per kind of message.
+
+    Which templates may answer depends on a handful of the context's fields (the platform, the
+    product, the facts stated, the sizes the charts give, whether a pitch is barred), and most
+    messages share a few combinations of them, so each combination's mask is computed once.
+    """
+
+    def __init__(self, templates: Sequence[Template], remember: int = 1024) -> None:
+        self.templates = tuple(templates)
+        self._remember = remember
+        self._masks: dict[tuple[object, ...], np.ndarray] = {}
+
+    def mask(self, context: MessageContext) -> np.ndarray:
+        """True where a template may answer (read-only: shared between requests)."""
+        # Every field `ineligibility` reads, and nothing else (tests/retrieval/test_ranking.py checks it).
+        category = None if context.category in (None, "general") else context.category
+        key = (context.platform, category, context.stated, frozenset(context.sizes), pitch_blocked(context))
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = np.array([ineligibility(t, context) is None for t in self.templates], dtype=bool)
+            mask.setflags(write=False)
+            if len(self._masks) >= self._remember:
+                self._masks.clear()  # a rare burst of new combinations: start again rather than grow
+            self._masks[key] = mask
+        return mask
 
 
 def size_chart_for(template: Template) -> str | None:
@@ -84,12 +117,14 @@ class Candidates:
 
 
 def candidates(templates: Sequence[Template], fused: np.ndarray, prediction: ScenarioPrediction,
-               context: MessageContext, pool: int = POOL) -> Candidates:
+               context: MessageContext, pool: int = POOL, eligible: np.ndarray | None = None) -> Candidates:
+    """`eligible` is Eligibility.mask(context) when the caller keeps one; else it is worked out here."""
     # Fused scores (RRF) are put on 0..1 by the best a template gets, then weighted by the
     # probability of the template's scenario.
     scaled = fused / max(float(fused.max(initial=0.0)), 1e-9)
     weights = np.array([0.5 + prediction.scores[t.scenario] for t in templates]) / 1.5
-    eligible = np.array([ineligibility(t, context) is None for t in templates])
+    if eligible is None:
+        eligible = Eligibility(templates).mask(context)
     prior = np.where(eligible, scaled * weights, -1.0)
     order = np.argsort(-prior, kind="stable")
     chosen = [int(i) for i in order[:pool] if prior[i] >= 0]
@@ -147,5 +182,5 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
     return np.asarray(rows, dtype=np.float64)
 
 
-__all__ = ["AFTER_ORDER", "POOL", "CandidateSignals", "Candidates", "MessageContext", "candidate_features",
-           "candidates", "fit_of", "ineligibility", "size_chart_for"]
+__all__ = ["AFTER_ORDER", "POOL", "CandidateSignals", "Candidates", "Eligibility", "MessageContext",
+           "candidate_features", "candidates", "fit_of", "ineligibility", "pitch_blocked", "size_chart_for"]

@@ -3,12 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from app.corpus import Applicability, Source, Template
+from app.corpus import Applicability, Source, Template, load_templates
 from app.errors import CorpusError
 from app.models.classifier import ScenarioPrediction
 from app.models.reranker import FEATURES, Reranker
 from app.retrieval.ranking import (
     CandidateSignals,
+    Eligibility,
     MessageContext,
     candidate_features,
     candidates,
@@ -76,6 +77,28 @@ def test_fit_says_match_mismatch_or_unsaid():
     assert fit_of(("delivered",), "unknown") == 0.0
     assert fit_of((), "delivered") == 0.0
     assert fit_of(("closing",), "neutral", unknown=()) == -1.0
+
+
+def test_remembered_eligibility_is_what_each_template_says_for_every_context():
+    """The masks are kept per combination of the fields ineligibility reads: a field it reads but the
+    key forgets would hand one message another's mask, and some context below would differ."""
+    library = load_templates(CORPUS)
+    eligibility = Eligibility(library)
+    rng = np.random.default_rng(7)
+    facts = ["height", "weight", "order_id"]  # few values, so that combinations recur
+    for _ in range(400):
+        context = MessageContext(
+            str(rng.choice(ALL)),
+            stage=str(rng.choice(["unknown", "pre_purchase", "awaiting_dispatch", "in_transit", "delivered"])),
+            mood=str(rng.choice(["neutral", "upset", "closing"])),
+            category=rng.choice([None, "general", "clothing", "shoes"]),
+            stated=frozenset(f for f in facts if rng.random() < 0.3),
+            ordered=rng.choice([None, True, False]),
+            apology_owed=bool(rng.random() < 0.3),
+            sizes={"clothing": "M"} if rng.random() < 0.3 else {},
+        )
+        expected = [ineligibility(t, context) is None for t in library]
+        assert eligibility.mask(context).tolist() == expected, context
 
 
 def test_candidates_skip_the_ineligible_and_add_closing_replies_for_a_closing_buyer():
