@@ -30,8 +30,15 @@ from app.replies import (
     check_reply,
     check_top_k,
 )
-from app.retrieval.hybrid import FusionSettings, HybridRetriever, SearchResult, TemplateScores
-from app.retrieval.ranking import CandidateSignals, MessageContext, candidate_features, candidates, size_chart_for
+from app.retrieval.hybrid import FusionSettings, HybridRetriever, Lexical, SearchResult, TemplateScores
+from app.retrieval.ranking import (
+    CandidateSignals,
+    Eligibility,
+    MessageContext,
+    candidate_features,
+    candidates,
+    size_chart_for,
+)
 from app.retrieval.store import (
     COLLECTIONS,
     EXAMPLES,
@@ -49,7 +56,7 @@ from app.shop import SIZE_CHARTS, ShopProfile, load_shop_profile
 from app.text import normalize_text
 from app.understanding.entities import Entities
 from app.understanding.message import prepare_message
-from app.understanding.situation import MessageReader
+from app.understanding.situation import MessageReader, Understanding
 from app.vocabulary import PLATFORMS
 
 SUPPORT_PASSAGES = 2
@@ -66,11 +73,21 @@ class _EmbeddedReplies:
 
 
 @dataclass(frozen=True)
+class _Reading:
+    """What a message's words tell before its vector is there: worked out while the encoder embeds it."""
+
+    lexical: Lexical
+    understood: Understanding
+    sizes: dict[str, str]  # size chart -> the size it gives for what the buyer stated
+
+
+@dataclass(frozen=True)
 class _Understood:
     texts: list[str]  # the prepared messages
     vectors: np.ndarray
     predictions: list[ScenarioPrediction]
     replies: _EmbeddedReplies
+    readings: list[_Reading]  # one per message when the caller asked for them (replies), else none
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,7 @@ class KefuService:
         self.reader = reader
         self.shop = shop
         self.facts = {platform: platform_facts(shop.facts(), platform) for platform in PLATFORMS}
+        self.eligibility = Eligibility(retriever.templates)
 
     @classmethod
     def load(
@@ -168,8 +186,8 @@ class KefuService:
 
     def search(self, query: str, top_k: int = 5) -> SearchResult:
         text = prepare_message(query, what="query")
-        vectors, _ = self.retriever.encode_together([text[:MAX_ENCODED_CHARS]], [])
-        return self.retriever.search(text, check_top_k(top_k), vector=vectors)
+        top_k = check_top_k(top_k)
+        return self.retriever.search(text, top_k, encoding=self.retriever.submit_together([text[:MAX_ENCODED_CHARS]], []))
 
     def classify(self, message: str) -> ScenarioPrediction:
         return self.classify_many([message])[0]
@@ -205,11 +223,12 @@ class KefuService:
             positions = ["first" if request.is_first_turn() else "middle" for request in requests]
         inspected = [InspectionRequest(requests[i].message, agent_replies[i] or "", requests[i].platform,
                                        positions[i]) for i in rows]
-        understood = self._understand([request.message for request in requests], [item.reply for item in inspected])
+        understood = self._understand([request.message for request in requests], [item.reply for item in inspected],
+                                      requests)
         results = [
-            self._reply(request, text, vector[None, :], prediction)
-            for request, text, vector, prediction in zip(requests, understood.texts, understood.vectors,
-                                                          understood.predictions)
+            self._reply(request, text, vector[None, :], prediction, reading)
+            for request, text, vector, prediction, reading in zip(requests, understood.texts, understood.vectors,
+                                                                   understood.predictions, understood.readings)
         ]
         inspections = iter(self._inspections(inspected, understood.vectors[rows],
                                              [understood.predictions[i] for i in rows], understood.replies))
@@ -235,18 +254,40 @@ class KefuService:
         check_reply(item.reply)
         return self.inspector.inspect(item.message, item.reply, platform=item.platform, position=item.position)
 
-    def _understand(self, messages: Sequence[str], replies: Sequence[str] = ()) -> _Understood:
+    def _understand(self, messages: Sequence[str], replies: Sequence[str] = (),
+                    requests: Sequence[ReplyRequest] = ()) -> _Understood:
         """Each message prepared and classified, and the agents' replies embedded, with one encoder call
         for the messages and the replies: one text per message (its clauses are not encoded, see
-        ScenarioClassifier.classify)."""
+        ScenarioClassifier.classify).
+
+        The encoder runs on its own thread (app/models/serving.py) and out of the GIL; meanwhile this
+        thread does what needs no vector: the words' part of the classifier and, for `requests` (one per
+        message), the reading of each message (terms, BM25, entities, stage, mood, sizes).
+        """
         texts = [prepare_message(message) for message in messages]
         normalized = [normalize_text(reply)[:MAX_ENCODED_CHARS] for reply in replies]
         with_text = [reply for reply in normalized if reply]
-        vectors, passages = self.retriever.encode_together([text[:MAX_ENCODED_CHARS] for text in texts], with_text)
-        predictions = self.classifier.classify(texts, vectors)
+        encoding = self.retriever.submit_together([text[:MAX_ENCODED_CHARS] for text in texts], with_text)
+        words = self.classifier.word_probabilities(texts)
+        readings = [self._read(request, text) for request, text in zip(requests, texts)]
+        vectors = encoding.result()
+        vectors, passages = vectors[: len(texts)], vectors[len(texts) :]
+        predictions = self.classifier.classify(texts, vectors, words)
         found = iter(passages)
         reply_vectors = [next(found) if reply else None for reply in normalized]
-        return _Understood(texts, vectors, predictions, _EmbeddedReplies(normalized, reply_vectors))
+        return _Understood(texts, vectors, predictions, _EmbeddedReplies(normalized, reply_vectors), readings)
+
+    def _read(self, request: ReplyRequest, text: str) -> _Reading:
+        understood = self.reader.understand(text, request.history)
+        entities = understood.entities
+        # The sizes the shop's charts give for what the buyer stated (a template built on one needs it).
+        sizes = {}
+        for chart in SIZE_CHARTS:
+            advice = self.shop.recommend_size(chart, height_cm=entities.height_cm, weight_kg=entities.weight_kg,
+                                              foot_length_mm=entities.foot_length_mm, waist_cm=entities.waist_cm)
+            if advice is not None:
+                sizes[chart] = advice.size
+        return _Reading(self.retriever.lexical(text), understood, sizes)
 
     def _inspections(self, items: Sequence[InspectionRequest], vectors: np.ndarray,
                      predictions: Sequence[ScenarioPrediction], replies: _EmbeddedReplies) -> list[Inspection]:
@@ -269,14 +310,15 @@ class KefuService:
             for i, (item, prediction) in enumerate(zip(items, predictions))
         ]
 
-    def rank(self, request: ReplyRequest, text: str, vector: np.ndarray, prediction: ScenarioPrediction) -> Ranked:
+    def rank(self, request: ReplyRequest, text: str, vector: np.ndarray, prediction: ScenarioPrediction,
+             reading: _Reading | None = None) -> Ranked:
         """The candidates for a prepared message, best first, with the reranker's evidence."""
         retriever = self.retriever
         templates = retriever.templates
-        context = self._context(request, text, prediction)
-        terms = retriever.tokenizer.tokenize(text)
-        scores = retriever.template_scores(terms, vector)
-        found = candidates(templates, scores.fused, prediction, context)
+        reading = reading or self._read(request, text)
+        context = self._context(request, text, prediction, reading)
+        scores = retriever.template_scores(reading.lexical, vector)
+        found = candidates(templates, scores.fused, prediction, context, eligible=self.eligibility.mask(context))
         relevance = np.zeros(len(templates))
         if len(found.indices):
             relevance[found.indices] = self.relevance.probability(
@@ -285,25 +327,19 @@ class KefuService:
                                                                          relevance), prediction, context)
         probability = self.reranker.probability(features)
         order = np.argsort(-probability, kind="stable")
-        return Ranked(context, tuple(terms), scores, found.indices[order], probability[order], features[order])
+        return Ranked(context, reading.lexical, scores, found.indices[order], probability[order], features[order])
 
-    def _context(self, request: ReplyRequest, text: str, prediction: ScenarioPrediction) -> MessageContext:
-        understood = self.reader.understand(text, request.history)
-        entities = understood.entities
-        # The sizes the shop's charts give for what the buyer stated (a template built on one needs it).
-        sizes = {}
-        for chart in SIZE_CHARTS:
-            advice = self.shop.recommend_size(chart, height_cm=entities.height_cm, weight_kg=entities.weight_kg,
-                                              foot_length_mm=entities.foot_length_mm, waist_cm=entities.waist_cm)
-            if advice is not None:
-                sizes[chart] = advice.size
+    def _context(self, request: ReplyRequest, text: str, prediction: ScenarioPrediction,
+                 reading: _Reading | None = None) -> MessageContext:
+        reading = reading or self._read(request, text)
+        understood = reading.understood
         # A complaint, or a late or lost parcel: apologise first and sell nothing (the inspection
         # asks the same of agents' replies).
         apology_owed = prediction.label == "complaint" or self.composer.etiquette.owes_apology(text, prediction.label)
         return MessageContext(request.platform, stage=understood.stage, mood=understood.mood,
                               category=understood.category, stated=understood.facts, ordered=understood.ordered,
-                              apology_owed=apology_owed or understood.mood == "upset", sizes=sizes,
-                              said=_said(entities))
+                              apology_owed=apology_owed or understood.mood == "upset", sizes=reading.sizes,
+                              said=_said(understood.entities))
 
     def _slots(self, request: ReplyRequest, template: Template, context: MessageContext) -> dict[str, str]:
         """What fills a template's slots: the shop's facts (for this platform), what the buyer stated, the
@@ -316,12 +352,12 @@ class KefuService:
         values.update(request.slots)
         return values
 
-    def _reply(self, request: ReplyRequest, text: str, vector: np.ndarray,
-               prediction: ScenarioPrediction) -> ReplyResult:
+    def _reply(self, request: ReplyRequest, text: str, vector: np.ndarray, prediction: ScenarioPrediction,
+               reading: _Reading) -> ReplyResult:
         retriever = self.retriever
-        ranked = self.rank(request, text, vector, prediction)
+        ranked = self.rank(request, text, vector, prediction, reading)
         context = ranked.context
-        support = tuple(retriever.passage_hits(list(ranked.terms), vector, SUPPORT_PASSAGES))
+        support = tuple(retriever.passage_hits(ranked.lexical, vector, SUPPORT_PASSAGES))
         abstention = self._abstention(ranked)
         if abstention is not None:
             holding = self.composer.holding(platform=request.platform, first_turn=request.is_first_turn(),
@@ -333,7 +369,7 @@ class KefuService:
             return ReplyResult(request.message, request.platform, request.is_first_turn(), prediction, (reply,),
                                support, abstention)
         shown = ranked.order[: request.top_k]
-        hits = retriever.template_hits(list(ranked.terms), ranked.scores, request.top_k, shown)
+        hits = retriever.template_hits(ranked.lexical.terms, ranked.scores, request.top_k, shown)
         replies = []
         for hit, confidence in zip(hits, ranked.probability):
             template = hit.template
@@ -397,7 +433,7 @@ class Ranked:
     """A message's candidates after reranking, best first."""
 
     context: MessageContext
-    terms: tuple[str, ...]
+    lexical: Lexical  # the message's terms and BM25 scores
     scores: TemplateScores
     order: np.ndarray  # template indices
     probability: np.ndarray  # P(sendable as is), in the same order

@@ -113,3 +113,38 @@ def test_a_request_encodes_its_messages_and_replies_in_one_call_one_text_each(fa
     assert reviewed[0].inspection is not None and reviewed[1].inspection is None
     service.inspect_many([InspectionRequest("杯子碎了，还有运费谁出", "您好，非常抱歉，给您补发。", "jd")])
     assert counting.calls - before == 1  # all of it cached
+
+
+def test_submit_returns_while_the_encoder_works_and_the_cache_keeps_what_arrives():
+    inner = SlowEmbedder()
+    cache = EncoderCache(MicroBatcher(inner, BatchSettings()))
+    pending = cache.submit(["query: 在吗", "query: 包邮吗"])  # the encoder is blocked: submit must not wait
+    assert inner.batches == []
+    inner.release.set()
+    np.testing.assert_array_equal(pending.result(), FakeEmbedder().encode(["query: 在吗", "query: 包邮吗"]))
+    assert cache.submit(["query: 包邮吗"]).result().shape == (1, FakeEmbedder.dimension)
+    assert inner.batches == [2]  # the second text came from the cache
+    cache.embedder.close()
+
+
+def test_a_request_reads_its_message_while_the_encoder_embeds_it(fake_index, monkeypatch):
+    """The words' work (terms, BM25, entities, stage, mood, sizes, the n-gram classifier) is done before
+    the request waits for its vector: here it all happens while the encoder is still blocked."""
+    from app.service import KefuService
+
+    inner = SlowEmbedder()
+    inner.release.set()  # loading encodes nothing, but be safe
+    service = KefuService.load(fake_index, embedder=inner)
+    inner.release.clear()
+    read_while_blocked = []
+    original = service._read
+
+    def read(request, text):
+        reading = original(request, text)
+        read_while_blocked.append(not inner.release.is_set())
+        return reading
+
+    monkeypatch.setattr(service, "_read", read)
+    threading.Timer(0.5, inner.release.set).start()
+    result = service.reply(ReplyRequest("身高170体重60穿多大"))
+    assert read_while_blocked == [True] and result.replies

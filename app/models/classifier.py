@@ -141,20 +141,27 @@ class ScenarioClassifier:
                    CharTfidf.from_parameters(parameters.part("chars")),
                    LogisticModel.from_parameters(parameters.part("char_model")), settings)
 
-    def probabilities(self, texts: Sequence[str], vectors: np.ndarray,
-                      similarities: np.ndarray | None = None) -> np.ndarray:
+    def word_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """The character n-gram model's part of the ensemble, (n, 5): it needs no vector, so the
+        service works it out while the encoder runs."""
+        return _full(self._char_model, self._char_model.probabilities(self._chars.transform(texts)))
+
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray, similarities: np.ndarray | None = None,
+                      words: np.ndarray | None = None) -> np.ndarray:
         """Averaged ensemble probabilities, (n, 5) in SCENARIOS order. `similarities` (vectors
-        against the training vectors) may be passed when the caller already has them."""
+        against the training vectors) and `words` (word_probabilities) may be passed when the caller
+        already has them."""
         w_dense, w_chars, w_knn = self.settings.weights
         dense = _full(self._dense, self._dense.probabilities(vectors))
-        chars = _full(self._char_model, self._char_model.probabilities(self._chars.transform(texts)))
+        chars = self.word_probabilities(texts) if words is None else words
         if similarities is None:
             similarities = vectors @ self._vectors.T
         knn = self._neighbour_votes(similarities)
         average = (w_dense * dense + w_chars * chars + w_knn * knn) / (w_dense + w_chars + w_knn)
         return _sharpen(average, self.settings.temperature)
 
-    def classify(self, texts: Sequence[str], vectors: np.ndarray) -> list[ScenarioPrediction]:
+    def classify(self, texts: Sequence[str], vectors: np.ndarray,
+                 words: np.ndarray | None = None) -> list[ScenarioPrediction]:
         """The scenario of each message, and a second one when it holds `secondary_above` of the probability.
 
         Clauses were once encoded one by one to spot a second matter ("偏小了能换吗,运费谁出"): it tripled
@@ -162,7 +169,7 @@ class ScenarioClassifier:
         messages it was shown on (docs/measurements.md, issue 10), so it is gone.
         """
         similarities = vectors @ self._vectors.T
-        probabilities = self.probabilities(texts, vectors, similarities)
+        probabilities = self.probabilities(texts, vectors, similarities, words)
         return [self._predict(text, probabilities[row], similarities[row]) for row, text in enumerate(texts)]
 
     def _predict(self, text: str, probabilities: np.ndarray, similarities: np.ndarray) -> ScenarioPrediction:

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -39,6 +40,10 @@ class EncoderCache:
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.submit(texts).result()
+
+    def submit(self, texts: Sequence[str]) -> Pending:
+        """Start encoding what the cache lacks and return at once; `result()` waits for the vectors."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         missing: dict[str, list[int]] = {}
         with self._lock:
@@ -49,16 +54,63 @@ class EncoderCache:
                 else:
                     self._vectors.move_to_end(text)
                     out[row] = vector
-        if missing:
-            fresh = self.embedder.encode(list(missing))
-            with self._lock:
-                for (text, rows), vector in zip(missing.items(), fresh):
-                    out[rows] = vector
-                    self._vectors[text] = vector
-                    self._vectors.move_to_end(text)
-                while len(self._vectors) > self._size:
-                    self._vectors.popitem(last=False)
-        return out
+        if not missing:
+            return Ready(out)
+        return _CacheFill(self, out, missing, submit(self.embedder, list(missing)))
+
+    def _store(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        with self._lock:
+            for text, vector in zip(texts, vectors):
+                self._vectors[text] = vector
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self._size:
+                self._vectors.popitem(last=False)
+
+
+class Pending(Protocol):
+    """Vectors on their way: the encoder works on them while the caller does something else."""
+
+    def result(self) -> np.ndarray: ...
+
+
+class Ready:
+    """Vectors that are already there."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self._vectors = vectors
+
+    def result(self) -> np.ndarray:
+        return self._vectors
+
+
+class _CacheFill:
+    """The cache's answer: the rows it had, and the rest once the encoder gives them (then kept)."""
+
+    def __init__(self, cache: EncoderCache, out: np.ndarray, missing: dict[str, list[int]], fresh: Pending) -> None:
+        self._cache = cache
+        self._out = out
+        self._missing = missing
+        self._fresh = fresh
+        self._done = False
+
+    def result(self) -> np.ndarray:
+        if not self._done:
+            vectors = self._fresh.result()
+            for rows, vector in zip(self._missing.values(), vectors):
+                self._out[rows] = vector
+            self._cache._store(list(self._missing), vectors)
+            self._done = True
+        return self._out
+
+
+def submit(embedder: Embedder, texts: Sequence[str]) -> Pending:
+    """Start encoding `texts`: in the background when the embedder can (the serve path's MicroBatcher),
+    else now."""
+    start = getattr(embedder, "submit", None)
+    if start is not None:
+        pending: Pending = start(texts)
+        return pending
+    return Ready(embedder.encode(texts))
 
 
 @dataclass(frozen=True)
@@ -102,8 +154,13 @@ class MicroBatcher:
         self._worker.start()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.submit(texts).result()
+
+    def submit(self, texts: Sequence[str]) -> Pending:
+        """Queue the texts and return at once (OverloadedError when the queue is full); the worker
+        encodes them while the caller goes on, and `result()` waits for them."""
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return Ready(np.zeros((0, self.dimension), dtype=np.float32))
         job = _Job(list(texts), Future())
         with self._condition:
             if self._closed:
@@ -118,7 +175,7 @@ class MicroBatcher:
             self._jobs.append(job)
             self._pending += len(texts)
             self._condition.notify()
-        return job.future.result()
+        return job.future
 
     @property
     def pending(self) -> int:
@@ -172,4 +229,4 @@ class MicroBatcher:
             return batch
 
 
-__all__ = ["BatchSettings", "EncoderCache", "MicroBatcher"]
+__all__ = ["BatchSettings", "EncoderCache", "MicroBatcher", "Pending", "Ready", "submit"]

@@ -11,6 +11,7 @@ import numpy as np
 from app.corpus import Template
 from app.errors import IndexStaleError
 from app.models.embedding import Embedder
+from app.models.serving import Pending, submit
 from app.retrieval.fusion import FusionMethod, Signal, fuse
 from app.retrieval.store import EXAMPLES, PASSAGES, REPLIES, Collection
 from app.retrieval.tokenizer import ShopTokenizer
@@ -58,6 +59,17 @@ class TemplateScores:
     dense: np.ndarray
     example_dense: np.ndarray  # cosine to every example question, in the examples collection's order
     reply_dense: np.ndarray  # cosine to each template's reply
+
+
+@dataclass(frozen=True)
+class Lexical:
+    """A query's word-level evidence: its terms and their BM25 scores, which need no vector. The
+    service works them out while the encoder embeds the message."""
+
+    terms: tuple[str, ...]
+    example_bm25: np.ndarray  # best BM25 score of each template's example questions, in library order
+    reply_bm25: np.ndarray  # BM25 of each template's reply
+    passage_bm25: np.ndarray  # BM25 of each handbook passage
 
 
 @dataclass(frozen=True)
@@ -118,14 +130,24 @@ class HybridRetriever:
     def encode_together(self, queries: Sequence[str], passages: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for normalized buyer messages (as queries) and reply texts (as the index embeds
         replies), in one encoder call: a request's texts travel to the encoder together."""
-        vectors = self.embedder.encode([self._query_prefix + text for text in queries]
-                                       + [self._passage_prefix + text for text in passages])
+        vectors = self.submit_together(queries, passages).result()
         return vectors[: len(queries)], vectors[len(queries) :]
 
-    def template_scores(self, terms: Sequence[str], vector: np.ndarray) -> TemplateScores:
-        example_bm25 = self.examples.bm25.scores(terms)
+    def submit_together(self, queries: Sequence[str], passages: Sequence[str]) -> Pending:
+        """What `encode_together` does, started in the background: the queries' rows first, then the
+        passages'."""
+        return submit(self.embedder, [self._query_prefix + text for text in queries]
+                      + [self._passage_prefix + text for text in passages])
+
+    def lexical(self, text: str) -> Lexical:
+        """The terms of a normalized message and their BM25 scores against every collection."""
+        terms = self.tokenizer.tokenize(text)
+        return Lexical(tuple(terms), np.maximum.reduceat(self.examples.bm25.scores(terms), self._example_starts),
+                       self.replies.bm25.scores(terms), self.passages.bm25.scores(terms))
+
+    def template_scores(self, lexical: Lexical, vector: np.ndarray) -> TemplateScores:
         example_dense = self.examples.dense.scores(vector)[0]
-        bm25 = np.maximum.reduceat(example_bm25, self._example_starts)
+        bm25 = lexical.example_bm25
         dense = np.maximum.reduceat(example_dense, self._example_starts)
         f = self._fusion
         reply_dense = self.replies.dense.scores(vector)[0]
@@ -133,7 +155,7 @@ class HybridRetriever:
             [
                 Signal(bm25, f.bm25_weight, lexical=True),
                 Signal(dense, f.dense_weight, lexical=False),
-                Signal(self.replies.bm25.scores(terms), f.reply_weight * f.bm25_weight, lexical=True),
+                Signal(lexical.reply_bm25, f.reply_weight * f.bm25_weight, lexical=True),
                 Signal(reply_dense, f.reply_weight * f.dense_weight, lexical=False),
             ],
             method=f.method,
@@ -141,14 +163,15 @@ class HybridRetriever:
         )
         return TemplateScores(fused, bm25, dense, example_dense, reply_dense)
 
-    def search(self, text: str, top_k: int = 5, *, vector: np.ndarray | None = None) -> SearchResult:
-        """Top passages and templates for one normalized message."""
-        terms = self.tokenizer.tokenize(text)
-        if vector is None:
-            vector, _ = self.encode_together([text], [])
-        scores = self.template_scores(terms, vector)
-        templates = tuple(self.template_hits(terms, scores, top_k))
-        return SearchResult(tuple(terms), tuple(self.passage_hits(terms, vector, top_k)), templates)
+    def search(self, text: str, top_k: int = 5, *, encoding: Pending | None = None) -> SearchResult:
+        """Top passages and templates for one normalized message; `encoding` is its vector on the way
+        when the caller started it (else the whole text is encoded here)."""
+        pending = self.submit_together([text], []) if encoding is None else encoding
+        lexical = self.lexical(text)  # while the encoder works
+        vector = pending.result()
+        scores = self.template_scores(lexical, vector)
+        templates = tuple(self.template_hits(lexical.terms, scores, top_k))
+        return SearchResult(lexical.terms, tuple(self.passage_hits(lexical, vector, top_k)), templates)
 
     def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int,
                       order: np.ndarray | None = None) -> Iterator[TemplateHit]:
@@ -170,8 +193,9 @@ class HybridRetriever:
                 example=example_row["text"],
             )
 
-    def passage_hits(self, terms: Sequence[str], vector: np.ndarray, top_k: int) -> Iterator[PassageHit]:
-        bm25 = self.passages.bm25.scores(terms)
+    def passage_hits(self, lexical: Lexical, vector: np.ndarray, top_k: int) -> Iterator[PassageHit]:
+        terms = lexical.terms
+        bm25 = lexical.passage_bm25
         dense = self.passages.dense.scores(vector)[0]
         f = self._fusion
         fused = fuse(
