@@ -19,14 +19,18 @@ def app_from_environment() -> FastAPI:
     return create_app()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve until interrupted. Each worker loads its own copy of the model and index (≈ 0.5 GB)."""
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False) -> None:
+    """Serve until interrupted. Each worker loads its own copy of the model and index (≈ 0.5 GB).
+
+    uvicorn picks httptools and uvloop (dependencies of kefu) over its pure-Python parser and loop.
+    """
     import uvicorn
 
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, got {workers}")
     # Workers > 1 need an import string, not an app object; one code path for both keeps them alike.
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_config=log_config())
+    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_config=log_config(),
+                access_log=access_log)
 
 
 def log_config() -> dict:
