@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -65,7 +66,10 @@ class ReplyToJudge:
 
 
 class ReplyJudge(Protocol):
-    """Inspects agent replies; `inspector` is the rule inspector behind it (for the closing and apology)."""
+    """Inspects agent replies; `inspector` is the rule inspector behind it (for the closing and apology);
+    `in_flight` is how many batches it can usefully work on at once."""
+
+    in_flight: int
 
     @property
     def inspector(self) -> ReplyInspector: ...
@@ -75,6 +79,8 @@ class ReplyJudge(Protocol):
 
 class RuleJudge:
     """The word and pattern rules alone: no encoder, no model (kefu qc --fast)."""
+
+    in_flight = 1  # pure Python: a second thread would only take turns with the first
 
     def __init__(self, inspector: ReplyInspector) -> None:
         self._inspector = inspector
@@ -94,6 +100,9 @@ class ServiceJudge:
     A reply with no buyer message to answer (the agent spoke first, or the buyer sent only an emoji
     code) has nothing for the models to read: the rules alone judge it.
     """
+
+    # While one batch is encoded (onnxruntime, outside the GIL) the other's rules run in Python.
+    in_flight = 2
 
     def __init__(self, service: KefuService) -> None:
         self.service = service
@@ -506,34 +515,45 @@ def inspect_log(events: Iterable[ChatMessage | BadLine], inspector: Conversation
                 assembler: ConversationAssembler, batch_replies: int = DEFAULT_BATCH,
                 on_verdict: Callable[[ConversationVerdict], None] | None = None,
                 on_batch: Callable[[], None] | None = None) -> QcTally:
-    """Stream a log through: messages into conversations, finished ones judged in batches, verdicts tallied.
+    """Stream a log through: messages into conversations, finished ones judged in batches, verdicts tallied
+    in the log's order.
 
-    Holds at most the assembler's open conversations plus one batch; nothing else is kept.
+    Holds at most the assembler's open conversations plus the judge's batches in flight; nothing else is kept.
     """
     pending: list[Conversation] = []
     waiting = 0
+    running: deque[Future[list[ConversationVerdict]]] = deque()
 
-    def flush() -> None:
-        for verdict in inspector.inspect(pending):
+    def settle() -> None:
+        for verdict in running.popleft().result():
             tally.add(verdict)
             if on_verdict is not None:
                 on_verdict(verdict)
-        pending.clear()
         if on_batch is not None:
             on_batch()
 
-    for event in events:
-        if isinstance(event, BadLine):
-            tally.add_bad_line(event)
-            continue
-        for conversation in assembler.add(event):
-            pending.append(conversation)
-            waiting += sum(message.role == "agent" for message in conversation.messages)
-        if waiting >= batch_replies or len(pending) >= batch_replies:
-            flush()
-            waiting = 0
-    pending.extend(assembler.finish())
-    flush()
+    with ThreadPoolExecutor(max_workers=inspector.judge.in_flight, thread_name_prefix="kefu-qc") as pool:
+
+        def flush() -> None:
+            running.append(pool.submit(inspector.inspect, list(pending)))
+            pending.clear()
+            if len(running) >= inspector.judge.in_flight:
+                settle()
+
+        for event in events:
+            if isinstance(event, BadLine):
+                tally.add_bad_line(event)
+                continue
+            for conversation in assembler.add(event):
+                pending.append(conversation)
+                waiting += sum(message.role == "agent" for message in conversation.messages)
+            if waiting >= batch_replies or len(pending) >= batch_replies:
+                flush()
+                waiting = 0
+        pending.extend(assembler.finish())
+        flush()
+        while running:
+            settle()
     return tally
 
 
