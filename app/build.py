@@ -44,8 +44,11 @@ from app.retrieval.store import (
     Collection,
     Expectation,
     Manifest,
+    build_lock,
     check_manifest,
+    prune,
     read_manifest,
+    verify_store,
     write_store,
 )
 from app.retrieval.tokenizer import ShopTokenizer
@@ -130,6 +133,14 @@ def build_index(
     force: bool = True,
     progress: Progress = lambda message: None,
 ) -> BuildReport:
+    """Build the index into settings.store_dir (under its build lock): convert the default model if
+    needed, embed the corpus, fit the models, and publish the new version atomically."""
+    with build_lock(settings.index_dir):
+        prune(settings.store_dir)  # what builds interrupted earlier left behind
+        return _build_locked(settings, embedder=embedder, force=force, progress=progress)
+
+
+def _build_locked(settings: Settings, *, embedder: Embedder | None, force: bool, progress: Progress) -> BuildReport:
     started = time.perf_counter()
     converted = False
     if embedder is None:
@@ -145,6 +156,7 @@ def build_index(
         try:
             manifest = read_manifest(settings.store_dir)
             check_manifest(manifest, expectation(settings, embedder, tokenizer), settings.store_dir)
+            verify_store(settings.store_dir, manifest)
             return BuildReport(settings.store_dir, manifest.counts, 0.0, converted, up_to_date=True)
         except IndexError_:
             pass  # missing or stale: build

@@ -51,6 +51,12 @@ class IndexStaleError(IndexError_):
     code = "index_stale"
 
 
+class IndexBusyError(IndexError_):
+    """Another build holds the index's lock."""
+
+    code = "index_busy"
+
+
 class InputError(KefuError):
     code = "invalid_input"
 

@@ -51,6 +51,7 @@ from app.retrieval.store import (
     read_extra,
     read_manifest,
     read_model,
+    verify_store,
 )
 from app.shop import SIZE_CHARTS, ShopProfile, load_shop_profile
 from app.text import normalize_text
@@ -127,7 +128,8 @@ class KefuService:
         progress: Callable[[str], None] = lambda message: None,
     ) -> KefuService:
         """Load the index and model once; refuse a missing or stale index with how to fix it."""
-        store = settings.store_dir
+        # The version the link points at now: a build publishing meanwhile does not mix two indexes.
+        store = settings.store_dir.resolve()
         manifest = read_manifest(store)  # fails fast, before the model loads, when there is no index
         tokenizer = make_tokenizer(settings.corpus_dir)
         if embedder is None:
@@ -135,12 +137,14 @@ class KefuService:
             embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
                                      backend=settings.embedding_backend)
         check_manifest(manifest, expectation(settings, embedder, tokenizer), store)
+        verify_store(store, manifest)  # every file as its build wrote it (size, SHA-256)
         # Concurrent requests share encoder calls; repeated texts skip them (app/models/serving.py).
         embedder = EncoderCache(MicroBatcher(embedder, BatchSettings(
             window_seconds=settings.batch_window_ms / 1000, max_batch=settings.embedding_batch_size,
             max_pending=settings.max_pending_texts)), size=settings.encoder_cache_size)
         # The tone collection is training data only: the tone model comes fitted, as arrays.
-        collections = load_collections(store, [name for name in COLLECTIONS if name != TONE], progress)
+        collections = load_collections(store, [name for name in COLLECTIONS if name != TONE], progress,
+                                       manifest.counts)
         templates = load_templates(settings.corpus_dir)
         retriever = HybridRetriever(
             tokenizer,

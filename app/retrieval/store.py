@@ -1,26 +1,42 @@
-"""The built index on disk: collections (rows + BM25 + FAISS) and manifest.json, swapped in atomically."""
+"""The built index on disk: collections (rows + BM25 + FAISS) and manifest.json, verified when read.
+
+Layout: `index/store` is a symbolic link to a versioned folder beside it (`index/store.<stamp>-<pid>-<random>`).
+A build writes a new version, then points the link at it with one atomic rename, so a reader always
+finds a whole index, the old one or the new one. Builds take a lock (`index/.build.lock`), and each
+build removes what earlier, interrupted builds left behind. The manifest lists every file with its
+size and SHA-256 and each collection's row count; an index that differs is refused, naming the file.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import secrets
 import shutil
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.errors import IndexMissingError, IndexStaleError
+from app.errors import IndexBusyError, IndexMissingError, IndexStaleError
 from app.models.linear import Parameters
 from app.retrieval.bm25 import BM25Index
 from app.retrieval.dense import DenseIndex
 
 # 2: relevance.json (the inspection's relevance model); 3: the scenario classifier and the tone model
-# fitted at build time (classifier.json, tone_model.json and their .npy arrays).
-SCHEMA_VERSION = 3
+# fitted at build time (classifier.json, tone_model.json and their .npy arrays); 4: the manifest lists
+# every file's size and SHA-256, and the store is a link to a versioned folder.
+SCHEMA_VERSION = 4
 MANIFEST = "manifest.json"
+LOCK = ".build.lock"
+KEEP_VERSIONS = 2  # the index served now and the one before it (a server still loading may be reading it)
 REBUILD = "run `kefu build` to rebuild it"
 
 # The collections of an index, one folder each.
@@ -44,6 +60,7 @@ class Manifest:
     built_at: str
     build_seconds: float
     kefu_version: str
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path in the store -> {bytes, sha256}
 
 
 @dataclass
@@ -73,11 +90,25 @@ class Collection:
 
     @classmethod
     def load(cls, folder: Path) -> Collection:
-        with (folder / "rows.jsonl").open(encoding="utf-8") as handle:
-            rows = [json.loads(line) for line in handle]
-        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
-        return cls(folder.name, rows, BM25Index.load(folder / "bm25", len(rows)),
-                   DenseIndex.load(folder / "vectors.faiss"), vectors)
+        """IndexStaleError, naming the file, when a part is unreadable or the parts disagree on the rows."""
+        part = folder / "rows.jsonl"
+        try:
+            with part.open(encoding="utf-8") as handle:
+                rows = [json.loads(line) for line in handle]
+            part = folder / "vectors.npy"
+            vectors = np.load(part, allow_pickle=False)
+            part = folder / "vectors.faiss"
+            dense = DenseIndex.load(part)
+            part = folder / "bm25"
+            bm25 = BM25Index.load(part, len(rows))
+        except Exception as exc:  # json, numpy, faiss and bm25s each fail in their own ways on a damaged file
+            raise IndexStaleError(f"the index file {part} is unreadable ({type(exc).__name__}: {exc}); {REBUILD}",
+                                  details=[str(part)]) from exc
+        for name, size in (("vectors.npy", len(vectors)), ("vectors.faiss", dense.size)):
+            if size != len(rows):
+                raise IndexStaleError(f"the index file {folder / name} holds {size} rows, {folder / 'rows.jsonl'} "
+                                      f"{len(rows)}; {REBUILD}", details=[str(folder / name)])
+        return cls(folder.name, rows, bm25, dense, vectors)
 
 
 @dataclass(frozen=True)
@@ -93,16 +124,19 @@ class Expectation:
 
 def write_store(folder: Path, collections: list[Collection], manifest: Manifest,
                 extras: dict[str, dict[str, Any]] | None = None, models: dict[str, Parameters] | None = None) -> None:
-    """Write into a temporary sibling, then swap it in: readers never see a half-written index.
+    """Write a new version of the index beside the current one, then point `folder` at it.
 
     `extras` are small JSON documents stored beside the collections (name -> content). `models` are
     fitted models (name -> parameters, read back by `read_model`): the document as `name.json`, each
-    array as `name.key.npy`.
+    array as `name.key.npy`. The caller holds `build_lock`.
     """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.building-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    parent = folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    # Unique even for builds within one second; never an existing folder (it could be the one served).
+    version = f"{folder.name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+    staging = parent / version
     staging.mkdir()
+    link = parent / f".{folder.name}.link-{os.getpid()}"
     try:
         for collection in collections:
             collection.save(staging / collection.name)
@@ -112,16 +146,114 @@ def write_store(folder: Path, collections: list[Collection], manifest: Manifest,
             (staging / f"{name}.json").write_text(json.dumps(parameters.document, ensure_ascii=False), encoding="utf-8")
             for key, array in parameters.arrays.items():
                 np.save(staging / f"{name}.{key}.npy", array, allow_pickle=False)
-        # The manifest goes last: a staging folder without one is recognisably incomplete.
+        # The manifest goes last: a version folder without one is recognisably incomplete.
+        manifest = replace(manifest, files={path: _fingerprint(staging / path) for path in _files(staging)})
         (staging / MANIFEST).write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
-        retired = folder.parent / f".{folder.name}.retired-{os.getpid()}"
-        if folder.exists():
-            os.replace(folder, retired)
-        os.replace(staging, folder)
-        shutil.rmtree(retired, ignore_errors=True)
+        previous = _target(folder)
+        if folder.exists() and not folder.is_symlink():
+            # An index from before versioned folders: moved aside once (the only moment without one).
+            previous = f"{folder.name}.legacy-{os.getpid()}"
+            os.replace(folder, parent / previous)
+        link.unlink(missing_ok=True)
+        os.symlink(version, link)  # relative: the index folder can be moved or copied whole
+        os.replace(link, folder)  # the one atomic step: readers see the old index or the new one
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        link.unlink(missing_ok=True)
         raise
+    prune(folder, keep={version} | ({previous} if previous else set()))
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Held for a whole build: a second build of the same index fails at once, naming the first."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / LOCK
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IndexBusyError(f"another `kefu build` ({holder}) is writing {index_dir}; wait for it to finish",
+                                 details=[holder]) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prune(folder: Path, keep: set[str] | None = None) -> list[str]:
+    """Remove what interrupted or earlier builds left beside `folder`: version folders other than the
+    one it points at and the newest complete other one (or `keep`), staging and link leftovers. Call
+    it under `build_lock`. Returns the names removed."""
+    parent = folder.parent
+    if not parent.is_dir():
+        return []
+    name = folder.name
+    current = _target(folder)
+    # Version folders (store.*), old-layout staging (.store.building-*, .store.retired-*) and link leftovers.
+    versions = [entry for entry in parent.iterdir() if entry.name.startswith((f"{name}.", f".{name}."))]
+    if keep is None:
+        complete = sorted((entry for entry in versions if entry.name != current and (entry / MANIFEST).is_file()
+                           and entry.name.startswith(f"{name}.")), key=lambda entry: entry.stat().st_mtime)
+        keep = {entry.name for entry in complete[-(KEEP_VERSIONS - 1):]} | ({current} if current else set())
+    removed = []
+    for entry in versions:
+        if entry.name in keep:
+            continue
+        if entry.is_symlink() or entry.is_file():
+            entry.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return sorted(removed)
+
+
+def verify_store(folder: Path, manifest: Manifest) -> None:
+    """Refuse an index whose files are not the ones its build wrote (by name, size and SHA-256)."""
+    listed = manifest.files
+    present = set(_files(folder))
+    for path in sorted(set(listed) - present):
+        raise IndexStaleError(f"the index in {folder} lacks {path}; {REBUILD}", details=[path])
+    for path in sorted(present - set(listed)):
+        raise IndexStaleError(f"the index in {folder} holds {path}, which its build did not write; {REBUILD}",
+                              details=[path])
+    for path in sorted(listed):
+        expected = listed[path]
+        size = (folder / path).stat().st_size
+        if size != expected.get("bytes"):
+            raise IndexStaleError(f"the index file {folder / path} has {size} bytes, its build wrote "
+                                  f"{expected.get('bytes')}; {REBUILD}", details=[path])
+        if _fingerprint(folder / path)["sha256"] != expected.get("sha256"):
+            raise IndexStaleError(f"the index file {folder / path} is not the one its build wrote (checksum "
+                                  f"differs); {REBUILD}", details=[path])
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*")
+                  if path.is_file() and path.name != MANIFEST)
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _target(folder: Path) -> str | None:
+    """The version folder `folder` links to, or None."""
+    return os.readlink(folder) if folder.is_symlink() else None
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -179,7 +311,9 @@ def read_model(folder: Path, name: str) -> Parameters:
     return Parameters(document, arrays)
 
 
-def load_collections(folder: Path, names: list[str], progress: Callable[[str], None] | None = None) -> dict[str, Collection]:
+def load_collections(folder: Path, names: list[str], progress: Callable[[str], None] | None = None,
+                     counts: Mapping[str, int] | None = None) -> dict[str, Collection]:
+    """The named collections; with `counts` (the manifest's), each must hold the rows its build counted."""
     collections = {}
     for name in names:
         path = folder / name
@@ -187,5 +321,10 @@ def load_collections(folder: Path, names: list[str], progress: Callable[[str], N
             raise IndexStaleError(f"the index in {folder} lacks the collection {name}; {REBUILD}")
         if progress:
             progress(f"loading {name}")
-        collections[name] = Collection.load(path)
+        collection = Collection.load(path)
+        if counts is not None and counts.get(name) != len(collection.rows):
+            raise IndexStaleError(f"the index manifest counts {counts.get(name)} rows in {name}, "
+                                  f"{path / 'rows.jsonl'} holds {len(collection.rows)}; {REBUILD}",
+                                  details=[f"{name}/rows.jsonl"])
+        collections[name] = collection
     return collections
