@@ -103,6 +103,37 @@ def test_batch_evaluation_of_a_csv_with_the_fake_service(fake_service):
     assert summary["latency_ms"]["p50"] > 0
 
 
+def test_batches_in_flight_come_back_in_the_files_order(fake_service):
+    """Two batches are reviewed at once; the first one is held back here so the second finishes first."""
+    import threading
+
+    from app.evaluation.runner import evaluate
+
+    first_done = threading.Event()
+    original = fake_service.review_many
+    seen: list[int] = []
+
+    class HoldsTheFirstBatch:
+        def __getattr__(self, name):
+            return getattr(fake_service, name)
+
+        def review_many(self, requests, replies, positions=None):
+            if requests[0].message == "第0个问题":
+                first_done.wait(5)  # released once the second batch is done
+            reviewed = original(requests, replies, positions)
+            if requests[0].message == "第2个问题":
+                first_done.set()
+            return reviewed
+
+    lines = [json.dumps({"message": f"第{i}个问题", "scenario": "other"}, ensure_ascii=False) for i in range(6)]
+    summary, records = evaluate(HoldsTheFirstBatch(), parse_jsonl(lines), batch_size=2,
+                                progress=lambda done, total: seen.append(done))
+    assert first_done.is_set()
+    assert [record["message"] for record in records] == [f"第{i}个问题" for i in range(6)]
+    assert [record["line"] for record in records] == list(range(1, 7))
+    assert seen == [2, 4, 6] and summary["evaluated"] == 6
+
+
 def test_expect_names_rules_and_is_scored_per_rule(fake_service):
     from app.evaluation.report import render_report
     from app.evaluation.runner import evaluate
