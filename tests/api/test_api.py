@@ -193,6 +193,25 @@ def test_missing_index_is_503_saying_to_build(tmp_path):
         assert client.get("/healthz").status_code == 200
 
 
+def test_a_damaged_index_is_503_naming_the_file_not_a_500_per_request(fake_index, fake_embedder, tmp_path):
+    """Issue 14, finding 7: one collection's vectors.faiss swapped for another's once loaded, said ready
+    and answered 500 to every reply. Now the load refuses it and /readyz says which file."""
+    import shutil
+
+    settings = fake_index.model_copy(update={"index_dir": tmp_path / "index"})
+    shutil.copytree(fake_index.index_dir, settings.index_dir, symlinks=True)
+    store = settings.store_dir
+    passages, bank = store / "passages" / "vectors.faiss", store / "bank" / "vectors.faiss"
+    data = passages.read_bytes()
+    passages.write_bytes(bank.read_bytes())
+    bank.write_bytes(data)
+    factory = lambda settings: KefuService.load(settings, embedder=fake_embedder)  # noqa: E731
+    with running(create_app(settings, service_factory=factory)) as client:
+        error = assert_error(client.get("/readyz"), 503, "index_stale")
+        assert "vectors.faiss" in error["message"] and "run `kefu build`" in error["message"]
+        assert_error(client.post("/v1/reply", json={"message": "在吗"}), 503, "index_stale")
+
+
 def test_stale_index_is_503_with_its_reasons(fake_index, fake_embedder):
     settings = fake_index.model_copy(update={"query_prefix": "q: "})  # not what the index was built with
     factory = lambda settings: KefuService.load(settings, embedder=fake_embedder)  # noqa: E731
