@@ -45,6 +45,8 @@ _PLACEHOLDERS: dict[str, str] = {
     "shop.name": "【店铺名】",
     "shop.platforms": "【经营平台】",
     "shop.service_hours": "【客服在线时间】",
+    "shop.offline_stores": "【线下门店】",
+    "shop.business_contact": "【商务合作联系方式】",
     "couriers.default": "【默认快递】",
     "couriers.used": "【合作快递】",
     "couriers.sf_upgrade": "【能否改发顺丰】",
@@ -53,10 +55,14 @@ _PLACEHOLDERS: dict[str, str] = {
     "dispatch.within_hours": "【发货时效】",
     "dispatch.presale_note": "【预售发货时间】",
     "dispatch.weekends_and_holidays": "【周末节假日发货安排】",
+    "dispatch.origin": "【发货地】",
+    "dispatch.self_pickup": "【自提安排】",
+    "dispatch.heat_protection": "【夏季防热发货措施】",
     "delivery.typical_days": "【配送天数】",
     "delivery.remote_days": "【偏远地区配送天数】",
     "delivery.remote_areas": "【偏远地区】",
     "delivery.not_delivered": "【不配送地区】",
+    "delivery.upstairs_fee": "【送货上楼收费标准】",
     "free_shipping.rule": "【包邮规则】",
     "free_shipping.threshold_yuan": "【包邮门槛】",
     "returns.no_reason_days": "【七天无理由天数】",
@@ -85,6 +91,12 @@ _PLACEHOLDERS: dict[str, str] = {
     "presale.deposit_rule": "【定金规则】",
     "presale.final_payment_window": "【尾款支付时间】",
     "member_prices": "【会员价说明】",
+    "promotions.multi_buy_rule": "【多件优惠规则】",
+    "services.engraving": "【刻字定制说明】",
+    "services.gift_options": "【礼品包装与贺卡服务】",
+    "products.version": "【商品版本】",
+    "products.garment_measurements": "【成衣尺寸表】",
+    "products.hat_sizes": "【帽子尺码表】",
     "size_charts.clothing": "【服装尺码表】",
     "size_charts.pants": "【裤装尺码表】",
     "size_charts.shoes": "【鞋码表】",
@@ -140,6 +152,9 @@ class Dispatch:
     within_hours: int | None = None
     presale_note: str | None = None
     weekends_and_holidays: bool | None = None
+    origin: str | None = None  # where parcels leave from
+    self_pickup: str | None = None  # the whole clause, for yes or no
+    heat_protection: str | None = None  # what heat-sensitive goods get in hot months
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,7 @@ class Delivery:
     remote_days: Span | None = None
     remote_areas: tuple[str, ...] = ()
     not_delivered: tuple[str, ...] = ()
+    upstairs_fee: str | None = None  # carrying large items upstairs
 
 
 @dataclass(frozen=True)
@@ -212,12 +228,30 @@ class Presale:
 
 
 @dataclass(frozen=True)
+class Services:
+    engraving: str | None = None  # engraving or custom printing: offered or not, limits, fee, extra time
+    gift_options: str | None = None  # gift wrap, cards, leaving out the price slip
+
+
+@dataclass(frozen=True)
+class Products:
+    """What holds across the shop's goods. Measurements are text because they differ by cut; a shop
+    with several writes one line per product line."""
+
+    version: str | None = None  # the region version of its electronics (国行 …)
+    garment_measurements: str | None = None  # flat measurements per size ("M：胸围100cm、衣长68cm；…")
+    hat_sizes: str | None = None  # head circumference per size
+
+
+@dataclass(frozen=True)
 class ShopProfile:
     """What the shop has said about itself; the default instance is a shop that has said nothing."""
 
     name: str | None = None
     platforms: tuple[str, ...] = ()
     service_hours: str | None = None
+    offline_stores: str | None = None  # the whole clause, for yes or no
+    business_contact: str | None = None  # whom partners (live selling, wholesale) contact
     couriers: Couriers = Couriers()
     dispatch: Dispatch = Dispatch()
     delivery: Delivery = Delivery()
@@ -231,6 +265,9 @@ class ShopProfile:
     warranty: Warranty = Warranty()
     presale: Presale = Presale()
     member_prices: str | None = None
+    multi_buy_rule: str | None = None  # the current 第二件半价 / multi-buy rule
+    services: Services = Services()
+    products: Products = Products()
     size_charts: Mapping[str, tuple[SizeRow, ...]] = field(default_factory=dict)  # SizeChartName -> rows
 
     def facts(self) -> dict[str, str]:
@@ -240,6 +277,8 @@ class ShopProfile:
             "shop.name": self.name,
             "shop.platforms": _join(PLATFORM_NAMES_ZH[p] for p in self.platforms),
             "shop.service_hours": self.service_hours,
+            "shop.offline_stores": self.offline_stores,
+            "shop.business_contact": self.business_contact,
             "couriers.default": c.default,
             "couriers.used": _join(c.used),
             "couriers.sf_upgrade": _sf_upgrade(c),
@@ -250,10 +289,14 @@ class ShopProfile:
             "dispatch.weekends_and_holidays": _choose(
                 d.weekends_and_holidays, "周末和节假日正常发货", "订单在工作日处理，周末和节假日不发货"
             ),
+            "dispatch.origin": d.origin,
+            "dispatch.self_pickup": d.self_pickup,
+            "dispatch.heat_protection": d.heat_protection,
             "delivery.typical_days": _days(v.typical_days),
             "delivery.remote_days": _days(v.remote_days),
             "delivery.remote_areas": _join(v.remote_areas),
             "delivery.not_delivered": _join(v.not_delivered),
+            "delivery.upstairs_fee": v.upstairs_fee,
             "free_shipping.rule": _free_shipping(f, v.remote_areas),
             "free_shipping.threshold_yuan": _number(f.threshold_yuan),
             "returns.no_reason_days": _number(r.no_reason_days),
@@ -282,6 +325,12 @@ class ShopProfile:
             "presale.deposit_rule": self.presale.deposit_rule,
             "presale.final_payment_window": self.presale.final_payment_window,
             "member_prices": self.member_prices,
+            "promotions.multi_buy_rule": self.multi_buy_rule,
+            "services.engraving": self.services.engraving,
+            "services.gift_options": self.services.gift_options,
+            "products.version": self.products.version,
+            "products.garment_measurements": self.products.garment_measurements,
+            "products.hat_sizes": self.products.hat_sizes,
             **{f"size_charts.{name}": _chart_text(rows) for name, rows in self.size_charts.items()},
         }
         return {key: text for key, text in values.items() if text}
@@ -466,6 +515,8 @@ class _ShopModel(_Section):
     name: Text | None = None
     platforms: Annotated[list[Platform], Field(min_length=1)] | None = None
     service_hours: Text | None = None
+    offline_stores: Text | None = None
+    business_contact: Text | None = None
 
 
 class _CouriersModel(_Section):
@@ -480,6 +531,9 @@ class _DispatchModel(_Section):
     within_hours: Annotated[int, Field(ge=1)] | None = None
     presale_note: Text | None = None
     weekends_and_holidays: bool | None = None
+    origin: Text | None = None
+    self_pickup: Text | None = None
+    heat_protection: Text | None = None
 
 
 class _DeliveryModel(_Section):
@@ -487,6 +541,7 @@ class _DeliveryModel(_Section):
     remote_days: DaySpan | None = None
     remote_areas: Texts | None = None
     not_delivered: Texts | None = None
+    upstairs_fee: Text | None = None
 
 
 class _FreeShippingModel(_Section):
@@ -541,6 +596,21 @@ class _PresaleModel(_Section):
     final_payment_window: Text | None = None
 
 
+class _PromotionsModel(_Section):
+    multi_buy_rule: Text | None = None
+
+
+class _ServicesModel(_Section):
+    engraving: Text | None = None
+    gift_options: Text | None = None
+
+
+class _ProductsModel(_Section):
+    version: Text | None = None
+    garment_measurements: Text | None = None
+    hat_sizes: Text | None = None
+
+
 class _ClothingRow(_Section):
     size: SizeLabel
     height_cm: Measure
@@ -584,6 +654,9 @@ class _ShopFileModel(_Section):
     warranty: _WarrantyModel | None = None
     presale: _PresaleModel | None = None
     member_prices: Text | None = None
+    promotions: _PromotionsModel | None = None
+    services: _ServicesModel | None = None
+    products: _ProductsModel | None = None
     size_charts: _SizeChartsModel | None = None
 
 
@@ -761,14 +834,20 @@ def _profile(m: _ShopFileModel) -> ShopProfile:
     w = m.warranty or _WarrantyModel()
     ps = m.presale or _PresaleModel()
     charts = m.size_charts or _SizeChartsModel()
+    sv = m.services or _ServicesModel()
+    pr = m.products or _ProductsModel()
     return ShopProfile(
         name=shop.name,
         platforms=tuple(shop.platforms or ()),
         service_hours=shop.service_hours,
+        offline_stores=shop.offline_stores,
+        business_contact=shop.business_contact,
         couriers=Couriers(c.default, tuple(c.used or ()), c.sf_upgrade, c.sf_extra_fee_yuan),
-        dispatch=Dispatch(d.same_day_cutoff, d.within_hours, d.presale_note, d.weekends_and_holidays),
+        dispatch=Dispatch(d.same_day_cutoff, d.within_hours, d.presale_note, d.weekends_and_holidays, d.origin,
+                          d.self_pickup, d.heat_protection),
         delivery=Delivery(
-            _span(v.typical_days), _span(v.remote_days), tuple(v.remote_areas or ()), tuple(v.not_delivered or ())
+            _span(v.typical_days), _span(v.remote_days), tuple(v.remote_areas or ()), tuple(v.not_delivered or ()),
+            v.upstairs_fee,
         ),
         free_shipping=FreeShipping(f.always, f.threshold_yuan, f.remote_excluded),
         returns=Returns(
@@ -782,6 +861,9 @@ def _profile(m: _ShopFileModel) -> ShopProfile:
         warranty=Warranty(w.months, w.covers, w.how_to_apply),
         presale=Presale(ps.deposit_rule, ps.final_payment_window),
         member_prices=m.member_prices,
+        multi_buy_rule=m.promotions.multi_buy_rule if m.promotions else None,
+        services=Services(sv.engraving, sv.gift_options),
+        products=Products(pr.version, pr.garment_measurements, pr.hat_sizes),
         size_charts=MappingProxyType({
             name: tuple(_size_row(row.model_dump()) for row in rows)
             for name in SIZE_CHARTS

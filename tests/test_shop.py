@@ -19,6 +19,8 @@ shop:
   name: 暖暖旗舰店
   platforms: [taobao, tmall, jd]
   service_hours: "9:00-23:30"
+  offline_stores: 在上海有线下门店
+  business_contact: 商务邮箱 bd@example.com
 couriers:
   default: 中通快递
   used: [中通快递, 韵达快递, 顺丰速运]
@@ -29,11 +31,15 @@ dispatch:
   within_hours: 48
   presale_note: 预售款付款后15天内发货
   weekends_and_holidays: true
+  origin: 浙江杭州
+  self_pickup: 暂不支持自提
+  heat_protection: 6-9月加冰袋发冷链
 delivery:
   typical_days: [2, 4]
   remote_days: 7
   remote_areas: [新疆, 西藏]
   not_delivered: [港澳台, 海外]
+  upstairs_fee: 有电梯免费送货上楼
 free_shipping:
   threshold_yuan: 99
   remote_excluded: true
@@ -71,6 +77,9 @@ presale:
   deposit_rule: 定金不退
   final_payment_window: 11月1日0点至11月3日24点
 member_prices: 会员下单享95折
+promotions: {multi_buy_rule: 同款第二件半价}
+services: {engraving: 支持免费刻字, gift_options: 可免费附贺卡}
+products: {version: 国行, garment_measurements: "M：胸围100cm", hat_sizes: "M：头围56-58cm"}
 size_charts:
   clothing:
     - {size: M, height_cm: [160, 165], weight_kg: [50, 57]}
@@ -131,6 +140,18 @@ FULL_FACTS = {
     "presale.deposit_rule": "定金不退",
     "presale.final_payment_window": "11月1日0点至11月3日24点",
     "member_prices": "会员下单享95折",
+    "shop.offline_stores": "在上海有线下门店",
+    "shop.business_contact": "商务邮箱 bd@example.com",
+    "dispatch.origin": "浙江杭州",
+    "dispatch.self_pickup": "暂不支持自提",
+    "dispatch.heat_protection": "6-9月加冰袋发冷链",
+    "delivery.upstairs_fee": "有电梯免费送货上楼",
+    "promotions.multi_buy_rule": "同款第二件半价",
+    "services.engraving": "支持免费刻字",
+    "services.gift_options": "可免费附贺卡",
+    "products.version": "国行",
+    "products.garment_measurements": "M：胸围100cm",
+    "products.hat_sizes": "M：头围56-58cm",
     "size_charts.kids": "100：身高90-100cm；110：身高100-110cm",
     "size_charts.clothing": "M：身高160-165cm、体重50-57kg；L：身高165-170cm、体重57-64kg",
     "size_charts.pants": "29：腰围72-75cm；30：腰围76-78cm",
@@ -261,7 +282,7 @@ def test_profile_is_frozen(shipped):
     ("returns: {postage: {quality: both}}", "returns.postage.quality: must be one of seller, buyer"),
     ("warrenty: {months: 12}", "warrenty: unknown key; allowed: shop, couriers, dispatch, delivery, free_shipping, "
                                "returns, exchange, price_protection, gifts, invoice, payment_methods, warranty, "
-                               "presale, member_prices, size_charts"),
+                               "presale, member_prices, promotions, services, products, size_charts"),
     ("returns: {postage: {damaged: seller}}", "returns.postage.damaged: unknown key; allowed: quality, wrong_item, no_reason"),
     ("size_charts: {hats: []}", "size_charts.hats: unknown key; allowed: clothing, pants, shoes"),
     ("size_charts:\n  clothing:\n    - {size: M, height_cm: [160, 165], weight_kg: [50, 57], chest_cm: [88, 92]}",
