@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -675,10 +676,31 @@ def test_the_answer_probability_threshold_is_the_tuned_one(inspector):
     ("这个好用吗", "other", "您好，很好用的，销量一直很高，祝您购物愉快～"),  # one pitch word is a description
     ("什么时候发货", "logistics", "您好，今天下单今天发货，现在还有满200减20的活动，祝您购物愉快～"),  # answers, then sells
     ("衣服破了个洞", "complaint", "非常抱歉，给您退款，再送您一张优惠券，新款也可以看看，祝您生活愉快。"),  # remedy first
-    ("什么时候发货", "logistics", "您好，这款现在有优惠，祝您购物愉快～"),  # one stray cue is not "clearly"
+    ("什么时候发货", "logistics", "您好，今天就能发，这款现在有优惠，祝您购物愉快～"),  # one stray cue is not "clearly"
 ])
 def test_relevance_keywords_are_conservative(inspector, message, scenario, reply):
     assert "relevance" not in rules_of(inspector, reply, message, scenario=scenario)
+
+
+@pytest.mark.parametrize("message, reply, left_open", [
+    ("这个锅有多重", "您好～这款锅是32cm大口径，适合三到五口之家，还送一把木铲。", True),
+    ("这个锅有多重", "您好，这款锅净重1.2kg，单手拿着不累。", False),
+    ("马克笔是油性还是水性", "您好，这套马克笔有48色和80色两种规格，附赠收纳笔袋。", True),
+    ("马克笔是油性还是水性", "您好，是水性的，不透纸也没有味道。", False),
+    ("这件毛衣能机洗吗", "您好，这款毛衣是羊毛混纺面料，手感软糯细腻，贴身穿也不扎。", True),
+    ("这件毛衣能机洗吗", "您好，可以机洗，建议装洗衣袋选轻柔模式。", False),
+    ("这件毛衣能机洗吗", "您好，建议手洗，不要机洗，容易变形。", False),
+    ("退货运费谁出", "您好，退货请在订单页提交申请，快递会上门取件。", True),
+    ("退货运费谁出", "您好，质量问题的退货运费由我们承担，您先垫付，我们退款时一起退给您。", False),
+    ("那我换货的话需要多久", "亲，换货可以在订单详情页点“申请售后”，选择换货并填写新尺码。", True),
+    ("那我换货的话需要多久", "您好，收到您寄回的商品后2天内给您换新发出。", False),
+    ("单号多少 我查不到", "您好，您的快递单号是{tracking_no}，复制到快递官网就可以查。", False),  # a slot is an answer
+    ("能帮我看看我的件到哪了吗", "您好，稍等我查一下，您的包裹在杭州转运中心，预计明天送到。", False),  # a request
+    ("拍了三天了怎么还没发货", "您好，您的订单今天下午就会发出，请您耐心等待。", False),
+])
+def test_a_reply_that_leaves_the_kind_of_question_open_misses_it(inspector, message, reply, left_open):
+    """The fourth relevance signal: the question's form (when, how heavy, which of two, can it, who pays)."""
+    assert ("relevance" in rules_of(inspector, reply, message)) == left_open
 
 
 # ---------------------------------------------------------------------------------------------
@@ -736,12 +758,28 @@ FILLED = {"product": "这款连衣裙", "order_id": "2024061812345", "coupon": "
 
 def _all_filled(platform: str) -> dict[str, str]:
     """Every slot filled: the demo shop's facts for the platform, a computed size, the request's values,
-    and a stand-in for any fact the shop has not set."""
+    and a stand-in for any fact the shop has not set: a bare number where the template writes the unit
+    (`_days`, `_hours`, `_yuan`, `months`), else a phrase with a time and an amount in it, as a shop's
+    own text would have (a bare "3" answers no "什么时候")."""
     from app.service import platform_facts
     from app.shop import load_shop_profile
 
     facts = platform_facts(load_shop_profile(CORPUS).facts(), platform)
-    return {**{name: "3" for name in SLOT_PLACEHOLDERS}, **facts, "recommended_size": "L", **FILLED}
+    numeric = re.compile(r"(?:_days|_hours|_yuan|months)$")
+    stand_in = {name: "3" if numeric.search(name) or "." not in name else "付款后3天内，3元"
+                for name in SLOT_PLACEHOLDERS}
+    return {**stand_in, **facts, "recommended_size": "L", **FILLED}
+
+
+# Templates whose reply leaves the kind of question of their first example open (the relevance rule's
+# question check): library gaps to rewrite and have judged again, not inspector mistakes. Listed so
+# the test below still fails on any other template and on any of these once it answers.
+LEAVES_ITS_QUESTION_OPEN = {
+    "price.shipping_fee.furniture_volume",  # 沙发运费多少: no amount until the freight company weighs it
+    "logistics.ship_time.made_to_order",  # 沙发多久能发: says it depends, gives no time
+    "price.trade_in.estimate",  # 以旧换新旧的能抵多少钱: says where to see the estimate
+    "size.fit.body_shape",  # 怀孕五个月 M还是L: says how to choose, names neither
+}
 
 
 def test_composed_template_replies_pass(inspector):
@@ -757,7 +795,8 @@ def test_composed_template_replies_pass(inspector):
                 result = inspector.inspect(template.examples[0], text, platform=platform,
                                            position="first" if first_turn else "last",
                                            scenario=template.scenario)
-                if result.findings:
+                expected = ("relevance",) if template.id in LEAVES_ITS_QUESTION_OPEN else ()
+                if result.rules != expected:
                     failures.append((template.id, platform, first_turn, result.rules, text))
     assert failures == []
 

@@ -224,6 +224,9 @@ class ReplyInspector:
             if len({word.lower() for word in pitched}) >= rules.min_cues:
                 span = span or (pitch[0].start, pitch[0].end)
                 reasons.append(f"回复在推销（{'、'.join(pitched)}），买家并没有问价格优惠")
+        # The question's kind left open: only where nothing above already says the reply misses.
+        if not reasons:
+            reasons += rules.unanswered.unanswered(matchable(message), text)
         if not reasons:
             return None
         spec = rules.specs["relevance"]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from app.corpus import HANDBOOKS, SLOT_PLACEHOLDERS
 from app.errors import CorpusError
 from app.etiquette import Etiquette
+from app.inspection.questions import QuestionCheck, QuestionsModel
 from app.inspection.results import RULES, RuleName, Severity
 from app.lexicon import Hit, Lexicon, LexiconSpec
 from app.yaml_data import parse_yaml
@@ -88,6 +89,7 @@ class InspectionRules:
     cold: ColdCues
     cues: Mapping[str, ScenarioCues]
     pitch: Lexicon  # a sales pitch in a reply (relevance)
+    unanswered: QuestionCheck  # the kind of question a reply leaves open (relevance)
     tone_threshold: float  # rude: the ToneModel probability at or above which a reply is rude
     min_chars: int
     short_answers: Lexicon  # too_short: a short reply that is a whole answer (可以的, 明天)
@@ -135,8 +137,11 @@ class InspectionRules:
                 warm=Lexicon.build(cold.warm, exceptions=cold.warm_except),
             )
             pitch_cues = pitch.lexicon()
+            assert by_name["relevance"].unanswered is not None
+            unanswered = QuestionCheck(by_name["relevance"].unanswered)
         except re.error as exc:
-            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold or relevance pitch: {exc}") from exc
+            raise CorpusError(f"{path}: a bad pattern in scenario_cues, rude cold or relevance pitch or "
+                              f"unanswered: {exc}") from exc
         relevance = by_name["relevance"]
         return cls(
             specs=specs,
@@ -145,6 +150,7 @@ class InspectionRules:
             cold=cold_cues,
             cues=cues,
             pitch=pitch_cues,
+            unanswered=unanswered,
             tone_threshold=float(by_name["rude"].tone_threshold or 0.0),
             min_chars=by_name["too_short"].min_chars or 0,
             short_answers=_optional(by_name["too_short"].short_answers),
@@ -216,6 +222,7 @@ class _RuleModel(BaseModel):
     cold: _ColdModel | None = None  # rude only
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     pitch: LexiconSpec | None = None  # relevance only
+    unanswered: QuestionsModel | None = None  # relevance only: kinds of question a reply must answer
     # too_short only: a short reply that is a whole answer, and a buyer message that asks nothing
     short_answers: LexiconSpec | None = None
     acknowledgements: LexiconSpec | None = None
@@ -245,7 +252,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "no_apology": (),  # what an apology is and when one is owed: etiquette.yaml
     "absolute": ("terms",),
     "ad_law": ("terms",),
-    "relevance": ("min_answer_probability", "min_cues", "pitch"),
+    "relevance": ("min_answer_probability", "min_cues", "pitch", "unanswered"),
     "shouting": (),  # etiquette.yaml's shouting pattern suffices
     "polite": ("terms",),
     "greeting": ("terms", "window"),
