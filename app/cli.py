@@ -25,6 +25,7 @@ EXAMPLES = {
     "bench": "kefu bench --quick --json > bench.json",
     "qc": "kefu qc chats.jsonl --fast --report qc.html --out conversations.jsonl   |   "
           "kefu qc qianniu.txt --agents 小美,小王 --json",
+    "import": "kefu import 快捷短语.xlsx --platforms taobao,tmall   |   kefu import phrases.csv --dry-run --json",
 }
 
 
@@ -139,6 +140,24 @@ def _parser() -> argparse.ArgumentParser:
                     help="conversations held open at once before the quietest is closed (default 5000)")
     qc.add_argument("--encoding", default="utf-8", help="the log's encoding (default utf-8; gb18030 for GBK exports)")
     qc.set_defaults(run=_qc)
+
+    imports = commands.add_parser(
+        "import", help="import the shop's quick phrases (千牛/咚咚 CSV or XLSX exports, or kefu YAML)",
+        description="Add a workbench's quick-phrase export to the script library (corpus/quick_phrases.yaml): "
+                    "CSV or XLSX with a header row naming the group, shortcut and phrase columns (分组, 快捷编码, "
+                    "短语内容 and the like), or a YAML list in corpus/templates.yaml's format. Each phrase's "
+                    "scenario comes from its group's words, else from the scenario classifier (when an index is "
+                    "built). Bad rows are reported with their line and why and left out; the rest is written "
+                    "in one step, so nothing is half-imported. Run `kefu build` afterwards to index them.",
+        epilog=f"example: {EXAMPLES['import']}")
+    imports.add_argument("file", help="the export (.csv, .txt, .xlsx) or a kefu template YAML (.yaml)")
+    imports.add_argument("--format", choices=("csv", "xlsx", "yaml"), default=None,
+                         help="the file's format (default: from its name)")
+    imports.add_argument("--platforms", default=",".join(PLATFORMS),
+                         help="platforms the phrases are for, comma-separated (default all; 千牛 phrases: taobao,tmall)")
+    imports.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    imports.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    imports.set_defaults(run=_import)
 
     serve = commands.add_parser("serve", help="run the HTTP API and the side panel (uvicorn)",
                                 epilog=f"example: {EXAMPLES['serve']}")
@@ -390,6 +409,37 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"{'可以发送' if result['ok'] else '不宜发送'}  得分 {result['score']}")
     for finding in result["findings"]:
         print(f"- [{finding['severity']}] {finding['rule']}: {finding['detail']}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.errors import IndexError_
+    from app.phrases import import_file
+
+    settings = _settings()
+    platforms = [name.strip() for name in args.platforms.replace("，", ",").split(",") if name.strip()]
+    classify = None
+    try:
+        from app.service import KefuService
+
+        service = KefuService.load(settings, progress=_progress)
+        classify = lambda texts: [p.label for p in service.classify_many(texts)]  # noqa: E731
+    except IndexError_ as exc:
+        _progress(f"no usable index ({exc.code}): scenarios come from the phrases' groups only")
+    report = import_file(settings.corpus_dir, Path(args.file), classify=classify, platforms=platforms,
+                         file_format=args.format, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        verb = "would add" if args.dry_run else "added"
+        print(f"{report.file}: {verb} {len(report.added)}, updated {len(report.updated)}, "
+              f"unchanged {len(report.unchanged)}, rejected {len(report.rejected)}; scenarios from {report.classified_by}")
+        for item in report.rejected:
+            print(f"  line {item.line}: {item.reason}")
+        if report.written:
+            print("written to corpus/quick_phrases.yaml; run `kefu build` to index them")
     return 0
 
 

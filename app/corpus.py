@@ -46,6 +46,8 @@ SLOT_PATTERN = re.compile(r"\{([a-z_]+(?:\.[a-z_]+)*)\}")
 HANDBOOKS = "handbooks"
 HANDBOOK_PROFILES = "handbook_profiles.yaml"
 TEMPLATES = "templates.yaml"
+QUICK_PHRASES = "quick_phrases.yaml"  # the shop's own phrases, written by `kefu import` (app/phrases.py)
+TEAM_EXAMPLES = 5  # a team template comes with at least this many example questions; an imported phrase with one
 SCENARIO_BANK = "training/scenario_bank.jsonl"
 TONE_EXAMPLES = "training/reply_tone.jsonl"
 USERDICT = "userdict.txt"
@@ -55,11 +57,19 @@ STOPWORDS = "stopwords.txt"
 @dataclass(frozen=True)
 class Source:
     doc: str | None  # handbook file name; None for team-written templates
-    heading: str | None
+    heading: str | None  # the handbook's heading, or an imported phrase's group
+    imported: str | None = None  # "file:line" an imported phrase came from
 
     @property
     def label(self) -> str:
+        if self.imported:
+            return f"imported {self.imported}" + (f" > {self.heading}" if self.heading else "")
         return f"{self.doc} > {self.heading}" if self.doc else "team"
+
+    @property
+    def kind(self) -> str:
+        """What the API calls the source: a handbook's file name, "team" or "imported"."""
+        return self.doc or ("imported" if self.imported else "team")
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,13 @@ class _SourceModel(BaseModel):
     heading: str
 
 
+class _ImportedModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    imported: str = Field(min_length=1)  # the file's name
+    line: int = Field(ge=1)
+    group: str | None = None
+
+
 class _ApplicabilityModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     stages: list[Stage] = Field(default_factory=list)
@@ -119,9 +136,9 @@ class _TemplateModel(BaseModel):
     scenario: Scenario
     topic: str
     reply: str = Field(min_length=2)
-    examples: list[str] = Field(min_length=5)
+    examples: list[str] = Field(min_length=1)  # TEAM_EXAMPLES for the team's library, checked on load
     platforms: list[Platform] = Field(min_length=1)
-    source: Literal["team"] | _SourceModel
+    source: Literal["team"] | _SourceModel | _ImportedModel
     applies: _ApplicabilityModel = Field(default_factory=_ApplicabilityModel)
     pitch: bool = False
 
@@ -143,47 +160,69 @@ class _LabelledModel(BaseModel):
 
 
 def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
-    path = corpus_dir / TEMPLATES
-    try:
-        raw = parse_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CorpusError(f"cannot read the script library {path}: {exc}") from exc
-    if not isinstance(raw, list):
-        raise CorpusError(f"{path} must be a YAML list of templates")
-    templates, seen = [], set()
-    for position, entry in enumerate(raw, start=1):
+    """The team's library (templates.yaml), then the shop's imported phrases (quick_phrases.yaml, optional)."""
+    templates: list[Template] = []
+    seen: set[str] = set()
+    for name, imported in ((TEMPLATES, False), (QUICK_PHRASES, True)):
+        path = corpus_dir / name
+        if imported and not path.is_file():
+            continue
         try:
-            model = _TemplateModel.model_validate(entry)
-        except ValidationError as exc:
-            name = entry.get("id") if isinstance(entry, dict) else None
-            raise CorpusError(f"{path}: template #{position} ({name}) is invalid: {exc}") from exc
-        if model.id in seen:
-            raise CorpusError(f"{path}: duplicate template id {model.id}")
-        if not model.topic.startswith(model.scenario + "."):
-            raise CorpusError(f"{path}: template {model.id} topic {model.topic} is not under {model.scenario}")
-        seen.add(model.id)
-        source = (
-            Source(None, None)
-            if model.source == "team"
-            else Source(model.source.doc, model.source.heading)
-        )
-        if source.doc and not (corpus_dir / HANDBOOKS / source.doc).is_file():
-            raise CorpusError(f"{path}: template {model.id} cites a missing handbook {source.doc}")
-        templates.append(
-            Template(
-                id=model.id,
-                scenario=model.scenario,
-                topic=model.topic,
-                reply=model.reply.strip(),
-                examples=tuple(e.strip() for e in model.examples),
-                platforms=tuple(model.platforms),
-                source=source,
-                applies=Applicability(*(tuple(getattr(model.applies, name)) for name in
-                                        ("stages", "moods", "categories", "needs", "asks"))),
-                pitch=model.pitch,
-            )
-        )
+            raw = parse_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise CorpusError(f"cannot read the script library {path}: {exc}") from exc
+        if imported and raw is None:
+            continue
+        if not isinstance(raw, list):
+            raise CorpusError(f"{path} must be a YAML list of templates")
+        for position, entry in enumerate(raw, start=1):
+            try:
+                template = validate_entry(entry, imported=imported, corpus_dir=corpus_dir)
+            except CorpusError as exc:
+                raise CorpusError(f"{path}: template #{position} {exc.message}", details=exc.details) from exc
+            if template.id in seen:
+                raise CorpusError(f"{path}: duplicate template id {template.id}")
+            seen.add(template.id)
+            templates.append(template)
     return tuple(templates)
+
+
+def validate_entry(entry: object, *, imported: bool, corpus_dir: Path | None = None) -> Template:
+    """One library entry as a Template, or CorpusError saying what is wrong with it. Team entries need
+    TEAM_EXAMPLES examples and a team or handbook source; imported ones (quick_phrases.yaml) one example."""
+    name = entry.get("id") if isinstance(entry, dict) else None
+    try:
+        model = _TemplateModel.model_validate(entry)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'entry'}: {error['msg']}"
+                             for error in exc.errors())
+        raise CorpusError(f"({name}) is invalid: {problems}") from None
+    if not imported and len(model.examples) < TEAM_EXAMPLES:
+        raise CorpusError(f"({model.id}) has {len(model.examples)} examples; a team template needs {TEAM_EXAMPLES}")
+    if not imported and isinstance(model.source, _ImportedModel):
+        raise CorpusError(f"({model.id}) is an imported phrase: it belongs in {QUICK_PHRASES}")
+    if not model.topic.startswith(model.scenario + "."):
+        raise CorpusError(f"({model.id}) topic {model.topic} is not under {model.scenario}")
+    if isinstance(model.source, _ImportedModel):
+        source = Source(None, model.source.group, f"{model.source.imported}:{model.source.line}")
+    elif model.source == "team":
+        source = Source(None, None)
+    else:
+        source = Source(model.source.doc, model.source.heading)
+    if source.doc and corpus_dir is not None and not (corpus_dir / HANDBOOKS / source.doc).is_file():
+        raise CorpusError(f"({model.id}) cites a missing handbook {source.doc}")
+    return Template(
+        id=model.id,
+        scenario=model.scenario,
+        topic=model.topic,
+        reply=model.reply.strip(),
+        examples=tuple(e.strip() for e in model.examples),
+        platforms=tuple(model.platforms),
+        source=source,
+        applies=Applicability(*(tuple(getattr(model.applies, name)) for name in
+                                ("stages", "moods", "categories", "needs", "asks"))),
+        pitch=model.pitch,
+    )
 
 
 def load_labelled(path: Path) -> tuple[LabelledMessage, ...]:
@@ -252,7 +291,8 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     """Hash of every input the index is built from; a change means the index is stale."""
     digest = hashlib.sha256()
     inputs = handbook_paths(corpus_dir) + [
-        corpus_dir / name for name in (HANDBOOK_PROFILES, TEMPLATES, SCENARIO_BANK, TONE_EXAMPLES, USERDICT, STOPWORDS)
+        corpus_dir / name
+        for name in (HANDBOOK_PROFILES, TEMPLATES, QUICK_PHRASES, SCENARIO_BANK, TONE_EXAMPLES, USERDICT, STOPWORDS)
     ]
     for path in inputs:
         digest.update(path.relative_to(corpus_dir).as_posix().encode())

@@ -392,7 +392,7 @@ class KefuService:
                 score=float(confidence),
                 components={"fused": hit.score, "bm25": hit.bm25, "dense": hit.dense},
                 terms=hit.terms,
-                source={"doc": template.source.doc or "team", "heading": template.source.heading,
+                source={"doc": template.source.kind, "heading": template.source.heading,
                         "label": template.source.label},
                 missing_slots=composed.missing_slots,
                 example=hit.example,

@@ -84,7 +84,7 @@ class SearchResult:
         for hit in self.templates:
             t = hit.template
             records.append({
-                "kind": "template", "id": t.id, "text": t.reply, "doc": t.source.doc or "team",
+                "kind": "template", "id": t.id, "text": t.reply, "doc": t.source.kind,
                 "heading": [t.source.heading] if t.source.heading else [], "scenario": t.scenario,
                 "topic": t.topic, "source": t.source.label, "example": hit.example,
                 "score": round(hit.score, 6), "bm25": round(hit.bm25, 4), "dense": round(hit.dense, 4),

@@ -71,6 +71,7 @@
     if (terms.length) parts.push("匹配：" + terms.slice(0, 6).join("、"));
     const source = reply.source || {};
     if (!source.doc || source.doc === "team" || source.label === "team") parts.push("来源：团队话术");
+    else if (source.doc === "imported") parts.push("来源：店铺快捷短语" + (source.heading ? "（" + source.heading + "）" : ""));
     else parts.push("来源：" + (source.heading || source.doc));
     const slots = [...new Set((reply.text.match(SLOT) || []).map((slot) => slot.slice(1, -1)))];
     if (slots.length) parts.push("待填：" + slots.join("、"));
