@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     api_token: str = ""
     cors_origins: list[str] = Field(default_factory=list)
     max_message_chars: int = Field(default=2000, ge=1)
+    # /v1/evaluate is for small batches: it stops after this long (and when the client goes); big
+    # batches belong to `kefu eval`.
+    evaluate_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @property
     def default_model_dir(self) -> Path:

@@ -56,7 +56,10 @@ def test_cli_api_and_inspect_agree_on_a_messy_file(tmp_path, real_settings, real
     assert f"{summary['scenario']['accuracy']:.1%}" in html
     assert "http" not in html.replace("http://www.w3.org/2000/svg", "")  # self-contained
 
-    with running(create_app(real_settings, service_factory=lambda settings: real_service)) as client:
+    # The API skips messages over its limit (KEFU_MAX_MESSAGE_CHARS, tests/api/test_hardening.py); raised
+    # here so that the 5,000-character case is evaluated by both.
+    roomy = real_settings.model_copy(update={"max_message_chars": 10_000})
+    with running(create_app(roomy, service_factory=lambda settings: real_service)) as client:
         api = client.post("/v1/evaluate", json={"cases": CASES})
         assert api.status_code == 200, api.text
         api_summary = api.json()

@@ -349,6 +349,9 @@ class EvaluationOut(_Response):
     replies: RepliesScoresOut
     inspection: InspectionScoresOut
     latency_ms: LatencyOut = Field(description="per message, batched: a batch's wall time over its size")
+    stopped: str | None = Field(description="why the run stopped before the last case (the time budget "
+                                            "KEFU_EVALUATE_SECONDS, the client gone), or null")
+    not_evaluated: int = Field(description="cases not run because the run stopped")
 
 
 class NameOut(_Response):

@@ -140,12 +140,22 @@ def parse_csv(text: str, *, default_platform: str = "taobao") -> ParsedCases:
     return ParsedCases(tuple(cases), tuple(skipped))
 
 
-def parse_records(records: Sequence[object], *, default_platform: str = "taobao") -> ParsedCases:
-    """Cases given as already-decoded objects (the HTTP API); "line" is the 1-based position."""
+def parse_records(records: Sequence[object], *, default_platform: str = "taobao",
+                  max_chars: int | None = None) -> ParsedCases:
+    """Cases given as already-decoded objects (the HTTP API); "line" is the 1-based position. With
+    `max_chars` (the API's message limit), a longer message or reply is a skipped case, as it would be
+    a refused request on /v1/reply."""
     cases: list[EvalCase] = []
     skipped: list[Skipped] = []
     for number, record in enumerate(records, start=1):
         _add(record, number, cases, skipped, default_platform)
+        if max_chars is not None and cases and cases[-1].line == number:
+            case = cases[-1]
+            longest = max(len(case.message), len(case.reply or ""))
+            if longest > max_chars:
+                cases.pop()
+                skipped.append(Skipped(number, f"{longest:,} characters; the limit is {max_chars:,} "
+                                               "(KEFU_MAX_MESSAGE_CHARS): evaluate long texts with `kefu eval`"))
     return ParsedCases(tuple(cases), tuple(skipped))
 
 

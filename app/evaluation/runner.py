@@ -27,13 +27,19 @@ def evaluate(
     *,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    stop: Callable[[], str | None] = lambda: None,
 ) -> tuple[dict, list[dict]]:
     """(summary, one record per evaluated case), in the file's order. Messages are encoded a batch at a
     time, IN_FLIGHT batches at once; a case's latency is its batch's wall time divided by the batch size
-    (amortized, as a team lead's run sees it)."""
+    (amortized, as a team lead's run sees it).
+
+    `stop` is asked before each batch; a reason (a time budget spent, the client gone) ends the run
+    there: the batches under way finish, the summary says why it stopped and how many cases were not run.
+    """
     cases = parsed.cases
     records: list[dict] = []
     latencies: list[float] = []
+    stopped: str | None = None
 
     def review(batch: Sequence[EvalCase]) -> tuple[list, float]:
         started = time.perf_counter()
@@ -53,13 +59,19 @@ def evaluate(
     with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="kefu-eval") as pool:
         running: deque[tuple[Sequence[EvalCase], Future[tuple[list, float]]]] = deque()
         for start in range(0, len(cases), batch_size):
+            stopped = stop()
+            if stopped is not None:
+                break
             batch = cases[start : start + batch_size]
             running.append((batch, pool.submit(review, batch)))
             if len(running) == IN_FLIGHT:
                 collect(*running.popleft())
         while running:
             collect(*running.popleft())
-    return summarize(parsed, records, latencies), records
+    summary = summarize(parsed, records, latencies)
+    summary["stopped"] = stopped
+    summary["not_evaluated"] = len(cases) - len(records)
+    return summary, records
 
 
 def reply_request(case: EvalCase) -> ReplyRequest:

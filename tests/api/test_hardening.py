@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.api import assert_error
@@ -69,3 +71,89 @@ def test_without_the_token_an_oversized_body_is_401_not_413(make_client):
     assert right.status_code == 413 and right.json()["error"]["code"] == "body_too_large"
     # Without a token set, the size check stands as before.
     assert make_client().post("/v1/reply", content=big, headers=headers).status_code == 413
+
+
+# Finding 4, second half: /v1/evaluate is a bounded job.
+
+def test_evaluate_skips_an_over_long_case_by_its_position_and_runs_the_rest(make_client):
+    client = make_client(max_message_chars=50)
+    cases = [{"message": "能便宜点吗"}, {"message": "在吗" * 40}, {"message": "什么时候发货"}]
+    summary = client.post("/v1/evaluate", json={"cases": cases}).json()
+    assert (summary["cases"], summary["evaluated"], summary["not_evaluated"], summary["stopped"]) == (3, 2, 0, None)
+    assert summary["skipped"] == [{"line": 2, "reason": "80 characters; the limit is 50 (KEFU_MAX_MESSAGE_CHARS): "
+                                                       "evaluate long texts with `kefu eval`"}]
+
+
+def test_evaluate_stops_at_its_time_budget_and_says_so(make_client, fake_service):
+    import time as clock
+
+    class Slow:
+        def __getattr__(self, name):
+            return getattr(fake_service, name)
+
+        def review_many(self, requests, replies, positions=None):
+            clock.sleep(0.05)
+            return fake_service.review_many(requests, replies, positions)
+
+    client = make_client(service=Slow(), evaluate_seconds=0.2)
+    summary = client.post("/v1/evaluate", json={"cases": [{"message": f"第{i}个问题"} for i in range(400)]}).json()
+    assert "time budget of 0.2 s" in summary["stopped"] and "kefu eval" in summary["stopped"]
+    assert 0 < summary["evaluated"] < 400
+    assert summary["evaluated"] + summary["not_evaluated"] + len(summary["skipped"]) == summary["cases"] == 400
+
+
+def test_evaluate_stops_computing_when_the_client_goes(fake_index, fake_service):
+    """Against a real server: the client sends a big batch and hangs up; the batches stop soon after."""
+    import socket
+    import threading
+    import time as clock
+
+    import uvicorn
+
+    from app.api import create_app
+
+    batches = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(fake_service, name)
+
+        def review_many(self, requests, replies, positions=None):
+            clock.sleep(0.05)
+            batches.append(len(requests))
+            return fake_service.review_many(requests, replies, positions)
+
+    app = create_app(fake_index.model_copy(update={"evaluate_seconds": 60.0}), service_factory=lambda s: Counting())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = clock.monotonic() + 60
+        while clock.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as ready:
+                    ready.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if b" 200 " in ready.recv(100):
+                        break
+            except OSError:
+                pass
+            clock.sleep(0.05)
+        body = json.dumps({"cases": [{"message": f"第{i}个问题"} for i in range(2000)]}).encode()
+        head = (f"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(head + body)
+            while not batches:
+                clock.sleep(0.01)
+        # The client has gone; within a poll and a batch or two the run stops.
+        clock.sleep(1.0)
+        settled = len(batches)
+        clock.sleep(1.0)
+        assert len(batches) == settled, "the run went on computing for nobody"
+        assert sum(batches) < 2000
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+import asyncio
+import threading
+import time
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.api.dependencies import (
     ERROR_RESPONSES,
@@ -33,6 +38,9 @@ from app.evaluation.runner import evaluate
 from app.replies import InspectionRequest
 from app.service import KefuService
 from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS
+
+EVALUATE_BATCH = 16  # small batches: the budget and a client's leaving are checked between them
+DISCONNECT_POLL_SECONDS = 0.25
 
 v1 = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
 
@@ -78,10 +86,31 @@ def inspect(body: InspectIn, service: KefuService = Depends(ready_service),
 
 @v1.post("/evaluate", response_model=EvaluationOut, tags=["quality"],
          summary="Batch evaluation: the same summary as `kefu eval --json`")
-def evaluate_cases(body: EvaluateIn, service: KefuService = Depends(ready_service),
-                   settings: Settings = Depends(current_settings)) -> Response:
-    parsed = parse_records(body.cases, default_platform=settings.default_platform)
-    summary, _ = evaluate(service, parsed)
+async def evaluate_cases(request: Request, body: EvaluateIn, service: KefuService = Depends(ready_service),
+                         settings: Settings = Depends(current_settings)) -> Response:
+    """A bounded job: up to 5,000 cases, each within the message limit, for at most
+    KEFU_EVALUATE_SECONDS; it stops early when the client goes. A stopped run still answers with what
+    it evaluated, and says why it stopped (`stopped`, `not_evaluated`). Big batches: `kefu eval`."""
+    parsed = parse_records(body.cases, default_platform=settings.default_platform, max_chars=settings.max_message_chars)
+    deadline = time.monotonic() + settings.evaluate_seconds
+    gone = threading.Event()
+
+    def stop() -> str | None:
+        if gone.is_set():
+            return "the client went away"
+        if time.monotonic() > deadline:
+            return (f"the time budget of {settings.evaluate_seconds:g} s (KEFU_EVALUATE_SECONDS) ran out; "
+                    "evaluate big batches with `kefu eval`")
+        return None
+
+    # The run works in a thread (the encoder, outside the event loop); meanwhile the loop watches the
+    # client, so a run nobody waits for stops at its next batch instead of computing on.
+    job = asyncio.ensure_future(run_in_threadpool(evaluate, service, parsed, batch_size=EVALUATE_BATCH, stop=stop))
+    while not job.done():
+        await asyncio.wait({job}, timeout=DISCONNECT_POLL_SECONDS)
+        if not job.done() and await request.is_disconnected():
+            gone.set()
+    summary, _ = job.result()
     return JSONResponse(summary)
 
 
