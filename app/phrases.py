@@ -29,6 +29,7 @@ import yaml
 
 from app.corpus import QUICK_PHRASES, SLOT_PATTERN, SLOT_PLACEHOLDERS, TEMPLATES, validate_entry
 from app.errors import CorpusError, InputError
+from app.evaluation.cases import newline_lines
 from app.vocabulary import PLATFORMS, SCENARIOS
 from app.yaml_data import parse_yaml
 
@@ -168,7 +169,7 @@ def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
     """(first line, cells) per record; a quoted newline stays in its cell, a record is numbered by its first line."""
     sample = text[:4096]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(newline_lines(text), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
     start = 1
     while True:

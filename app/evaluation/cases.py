@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -102,7 +101,7 @@ def parse_csv(text: str, *, default_platform: str = "taobao") -> ParsedCases:
     line, extra cells and an unclosed quote are reported (the quote swallows the rest of the file)."""
     cases: list[EvalCase] = []
     skipped: list[Skipped] = []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(newline_lines(text), strict=True)
     try:
         header = [column.strip() for column in next(reader)]
     except StopIteration:
@@ -138,6 +137,13 @@ def parse_csv(text: str, *, default_platform: str = "taobao") -> ParsedCases:
                 record[column] = [part.strip() for part in cell.replace("|", ",").split(",") if part.strip()]
         _add(record, number, cases, skipped, default_platform)
     return ParsedCases(tuple(cases), tuple(skipped))
+
+
+def newline_lines(text: str) -> list[str]:
+    """The text's lines as its newlines (\n) delimit them, each with its \n: what csv reads, so that a
+    record's line is the one an editor shows (a lone \r inside a quoted cell is data, not a new line)."""
+    lines = text.split("\n")
+    return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
 def parse_records(records: Sequence[object], *, default_platform: str = "taobao",
