@@ -92,13 +92,15 @@ class BenchOptions:
     agents: int = 50
     mean_gap_seconds: float = 5.0
     clients: int = 50
+    overload_clients: int = 200  # issue 14: about 4x what the server can answer
+    overload_seconds: float = 60.0
     eval_cases: int | None = None  # None: the whole dev set
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchOptions:
         """Small numbers for a smoke test: every phase runs, none for long."""
         small = cls(requests=20, load_seconds=4.0, stress_seconds=4.0, encoder_messages=40, encoder_batches=2,
-                    eval_cases=64)
+                    eval_cases=64, overload_seconds=4.0)
         return replace(small, **overrides)
 
 
@@ -315,6 +317,11 @@ def process_tree(pid: int) -> list[int]:
 
 def tree_memory(pid: int, field_name: str = "VmRSS") -> int:
     """Bytes of `field_name` (VmRSS now, VmHWM the peak) summed over the process tree."""
+    return tree_status(pid, field_name) * 1024  # /proc says kB and means KiB
+
+
+def tree_status(pid: int, field_name: str) -> int:
+    """A numeric field of /proc/PID/status (VmRSS in kB, Threads) summed over the process tree."""
     total = 0
     for member in process_tree(pid):
         try:
@@ -323,7 +330,7 @@ def tree_memory(pid: int, field_name: str = "VmRSS") -> int:
             continue
         for line in status.splitlines():
             if line.startswith(field_name + ":"):
-                total += int(line.split()[1]) * 1024  # /proc says kB and means KiB
+                total += int(line.split()[1])
     return total
 
 
@@ -395,6 +402,9 @@ class ServerProcess:
 
     def memory(self, field_name: str = "VmRSS") -> int:
         return tree_memory(self.pid, field_name)
+
+    def threads(self) -> int:
+        return tree_status(self.pid, "Threads")
 
     def stop(self, grace: float = 15.0) -> bool:
         """Stop the server and its children; True when none is left."""
@@ -487,7 +497,8 @@ class ReplyClient:
         self._used = 0.0
 
     def send(self, message: str) -> int | None:
-        """The status of the answer, or None when there was none (timeout, reset)."""
+        """The status of the answer, or None when there was none (timeout, reset). A 503 without a
+        Retry-After header is reported as 0: a refusal that does not say when to come back."""
         if self._connection is not None and time.monotonic() - self._used > REUSE_IDLE_SECONDS:
             self.close()
         if self._connection is None:
@@ -498,6 +509,8 @@ class ReplyClient:
             response = self._connection.getresponse()
             response.read()
             status = response.status
+            if status == 503 and not response.getheader("Retry-After"):
+                status = 0
             if response.will_close:
                 self.close()
         except (OSError, http.client.HTTPException):
@@ -606,6 +619,52 @@ def stress(server: ServerProcess, feed: MessageFeed, options: BenchOptions, toke
     return total, drain
 
 
+def overload(server: ServerProcess, feed: MessageFeed, options: BenchOptions, token: str) -> dict[str, Any]:
+    """Issue 14's overload: many more clients back to back than the server can answer. Every request
+    must get a 200 or a 503 with Retry-After; the server's threads and memory are sampled each second;
+    then one client measures how soon a request is answered normally again."""
+    tallies = [Tally() for _ in range(options.overload_clients)]
+    stop = threading.Event()
+    deadline = time.perf_counter() + options.overload_seconds
+    threads_before, rss_before = server.threads(), server.memory()
+    samples: list[tuple[int, int]] = []
+
+    def client_loop(tally: Tally) -> None:
+        client = ReplyClient(client_host(server.host), server.port, token)
+        try:
+            while not stop.is_set() and time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                status = client.send(feed.next())
+                _record(tally, status, time.perf_counter() - sent)
+                if status == 503:
+                    time.sleep(0.05)  # a client that honours the refusal a little, as a proxy would
+        finally:
+            client.close()
+
+    def sampler() -> None:
+        while not stop.is_set() and time.perf_counter() < deadline:
+            samples.append((server.threads(), server.memory()))
+            stop.wait(1.0)
+
+    _run_threads([sampler] + [partial(client_loop, tally) for tally in tallies], stop)
+    ended = time.perf_counter()
+    client = ReplyClient(client_host(server.host), server.port, token)
+    recovered = None
+    while time.perf_counter() - ended < 30:
+        if client.send(feed.next()) == 200:
+            recovered = round(time.perf_counter() - ended, 3)
+            break
+    client.close()
+    total = Tally()
+    for tally in tallies:
+        total.add(tally)
+    return {"clients": options.overload_clients, "seconds": options.overload_seconds, **_answers(total),
+            "threads_before": threads_before, "threads_max": max((t for t, _ in samples), default=threads_before),
+            "threads_after": server.threads(), "rss_before_mb": round(rss_before / MB, 1),
+            "rss_max_mb": round(max((m for _, m in samples), default=rss_before) / MB, 1),
+            "rss_after_mb": round(server.memory() / MB, 1), "recovered_s": recovered}
+
+
 def _answers(tally: Tally) -> dict[str, Any]:
     latency = summarize_latencies(tally.latencies)
     return {"sent": tally.sent, "ok": latency.count, "p50_ms": latency.p50_ms, "p95_ms": latency.p95_ms,
@@ -660,6 +719,9 @@ def run_bench(settings: Settings, options: BenchOptions, progress: Progress) -> 
 
             server_figures["rss_end_mb"] = round(server.memory() / MB, 1)
             server_figures["rss_peak_mb"] = round(server.memory("VmHWM") / MB, 1)
+
+            progress(f"overload: {options.overload_clients} clients back to back for {options.overload_seconds:g} s")
+            result["overload"] = overload(server, feed, options, token)
         finally:
             progress("server: stopping")
             stopped = server.stop()
@@ -669,7 +731,7 @@ def run_bench(settings: Settings, options: BenchOptions, progress: Progress) -> 
     result["server"] = server_figures
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["ratios"] = ratios(result)
-    result["targets"] = [target.as_dict() for target in targets(result)]
+    result["targets"] = [target.as_dict() for target in targets(result) + overload_targets(result)]
     return result
 
 
@@ -699,6 +761,22 @@ def targets(result: dict[str, Any]) -> list[Target]:
         Target("ready", "time to ready", result["server"]["ready_s"], 3, True, " s"),
         Target("eval_throughput", "eval throughput / encoder batch-32", r["eval_throughput_over_encoder_batch"],
                0.8, False),
+    ]
+
+
+def overload_targets(result: dict[str, Any]) -> list[Target]:
+    """Issue 14's overload targets (the server's own figures, not ratios)."""
+    part = result["overload"]
+    p95 = part["p95_ms"]
+    return [
+        Target("overload_errors", "overload: answers neither 200 nor 503+Retry-After", part["errors"], 0, True, ""),
+        Target("overload_p95", "overload: p95 of the normal answers", None if p95 is None else round(p95 / 1000, 3),
+               1, True, " s"),
+        Target("overload_threads", "overload: server threads, most", part["threads_max"],
+               part["threads_before"] + 50, True, ""),
+        Target("overload_rss", "overload: RSS growth", round(part["rss_max_mb"] - part["rss_before_mb"], 1), 50,
+               True, " MB"),
+        Target("overload_recovery", "overload: first normal answer after", part["recovered_s"], 1, True, " s"),
     ]
 
 
@@ -733,20 +811,24 @@ def format_table(result: dict[str, Any]) -> str:
         f"stress     {stressed['clients']} clients back to back for {stressed['seconds']:g} s "
         f"(+{stressed['drain_s']:.1f} s for the last answers): {num(stressed['throughput_per_s'])} answers/s  "
         f"{answers(stressed)}",
+        f"overload   {result['overload']['clients']} clients back to back for {result['overload']['seconds']:g} s: "
+        f"{answers(result['overload'])}; threads {result['overload']['threads_before']} -> at most "
+        f"{result['overload']['threads_max']}; RSS {num(result['overload']['rss_before_mb'])} -> at most "
+        f"{num(result['overload']['rss_max_mb'])} MB; normal again after {num(result['overload']['recovered_s'], 2)} s",
         f"eval       {evaluated['cases']} cases of {Path(evaluated['file']).name} in {evaluated['seconds']:.2f} s: "
         f"{num(evaluated['per_s'])} messages/s ({evaluated['how']}: {evaluated['load_seconds_excluded']:.1f} s)",
         "",
-        f"{'target (issue 10)':<40}{'measured':>10}  {'target':<10}met",
+        f"{'target (issues 10 and 14)':<52}{'measured':>10}  {'target':<10}met",
     ]
     for target in result["targets"]:
         unit = target["unit"] if target["unit"] == "x" else " " + target["unit"]
         value = "—" if target["value"] is None else f"{target['value']:.2f}{unit}"
-        lines.append(f"{target['label']:<40}{value:>10}  {target['target']:<10}{'yes' if target['met'] else 'no'}")
+        lines.append(f"{target['label']:<52}{value:>10}  {target['target']:<10}{'yes' if target['met'] else 'no'}")
     lines.append("")
     lines.append("Latencies are of 200 answers; errors are other answers or none, shed are 503s. Open-loop latency "
                  "runs from each scheduled arrival. The clients run on the same cores as the server.")
     return "\n".join(lines)
 
 
-__all__ = ["BenchOptions", "MessageFeed", "Target", "format_table", "poisson_schedule", "ratio", "run_bench",
-           "summarize_latencies"]
+__all__ = ["BenchOptions", "MessageFeed", "Target", "format_table", "overload_targets", "poisson_schedule", "ratio",
+           "run_bench", "summarize_latencies"]

@@ -187,6 +187,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="duration of the open-loop load (default 30, 4 with --quick)")
     bench.add_argument("--stress-seconds", type=_positive(float), default=None,
                        help="duration of the stress (default 60, 4 with --quick)")
+    bench.add_argument("--overload-seconds", type=_positive(float), default=None,
+                       help="duration of the overload, 200 clients back to back (default 60, 4 with --quick)")
     bench.set_defaults(run=_bench)
     return parser
 
@@ -629,7 +631,8 @@ def _bench(args: argparse.Namespace) -> int:
     from app.bench import BenchOptions, format_table, run_bench
 
     given = {name: value for name, value in (("requests", args.requests), ("load_seconds", args.load_seconds),
-                                             ("stress_seconds", args.stress_seconds)) if value is not None}
+                                             ("stress_seconds", args.stress_seconds),
+                                             ("overload_seconds", args.overload_seconds)) if value is not None}
     options = BenchOptions.quick(host=args.host, **given) if args.quick else BenchOptions(host=args.host, **given)
     result = run_bench(_settings(), options, progress=_progress)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else format_table(result))

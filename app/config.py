@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # before requests are refused with 503 (load shedding), and how many recent texts keep their vectors.
     batch_window_ms: float = Field(default=0.0, ge=0, le=100)
     max_pending_texts: int = Field(default=512, ge=1)
+    # /v1 requests answered at once; more are refused at once with 503 and Retry-After. 64 keeps the
+    # slowest answers under about half a second at the ~130 answers/s this 2-core machine gives
+    # (docs/measurements.md, issue 14), and is above the 50 agents of the stress test.
+    max_in_flight: int = Field(default=64, ge=1)
     encoder_cache_size: int = Field(default=4096, ge=0)
 
     fusion: Literal["rrf", "weighted"] = "rrf"

@@ -15,6 +15,7 @@ from app.bench import (
     Target,
     format_table,
     load_messages,
+    overload_targets,
     poisson_schedule,
     process_tree,
     ratio,
@@ -93,6 +94,9 @@ SAMPLE = {
                   "sent": 301, "ok": 301, "p50_ms": 30.0, "p95_ms": 60.0, "errors": 0, "shed": 0},
     "stress": {"clients": 50, "seconds": 60.0, "throughput_per_s": 150.0, "drain_s": 0.4, "sent": 9000,
                "ok": 0, "p50_ms": None, "p95_ms": None, "errors": 8000, "shed": 1000},
+    "overload": {"clients": 200, "seconds": 60.0, "sent": 30000, "ok": 8000, "p50_ms": 300.0, "p95_ms": 900.0,
+                 "errors": 2, "shed": 21998, "threads_before": 8, "threads_max": 47, "threads_after": 46,
+                 "rss_before_mb": 540.0, "rss_max_mb": 560.0, "rss_after_mb": 555.0, "recovered_s": 0.012},
 }
 
 
@@ -115,14 +119,22 @@ def test_ratios_and_targets_from_the_reported_figures():
         "ready": (9.5, False),
         "eval_throughput": (0.5, False),
     }
+    assert {target.key: (target.value, target.met) for target in overload_targets(result)} == {
+        "overload_errors": (2, False),  # two answers were neither a 200 nor a 503 with Retry-After
+        "overload_p95": (0.9, True),
+        "overload_threads": (47, True),
+        "overload_rss": (20.0, True),
+        "overload_recovery": (0.012, True),
+    }
 
 
 def test_the_table_shows_every_phase_and_a_dash_for_a_missing_figure():
     result = dict(SAMPLE)
     result["ratios"] = ratios(result)
-    result["targets"] = [target.as_dict() for target in targets(result)]
+    result["targets"] = [target.as_dict() for target in targets(result) + overload_targets(result)]
     table = format_table(result)
-    for start in ("kefu bench", "encoder", "server", "reply", "open loop", "stress", "eval", "target (issue 10)"):
+    for start in ("kefu bench", "encoder", "server", "reply", "open loop", "stress", "overload", "eval",
+                  "target (issues 10 and 14)"):
         assert any(line.startswith(start) for line in table.splitlines()), start
     assert "p50 — ms  p95 — ms  ok 0/9000  errors 8000  shed 1000" in table
     assert "reply p50 / encoder single p50" in table and "1.50x" in table
@@ -188,8 +200,8 @@ def test_quick_bench_reports_every_figure_and_stops_its_server(real_settings):
     assert "[kefu] server: stopping" in result.stderr
     report = json.loads(result.stdout)  # stdout is the JSON object and nothing else
 
-    assert set(report) == {"machine", "encoder", "eval", "server", "reply", "open_loop", "stress", "ratios",
-                           "targets"}
+    assert set(report) == {"machine", "encoder", "eval", "server", "reply", "open_loop", "stress", "overload",
+                           "ratios", "targets"}
     encoder, server = report["encoder"], report["server"]
     assert set(encoder) == {"model", "backend", "single", "batch_size", "batches", "batch_per_s"}
     assert set(encoder["single"]) == {"count", "p50_ms", "p95_ms"}
@@ -201,6 +213,11 @@ def test_quick_bench_reports_every_figure_and_stops_its_server(real_settings):
     assert set(report["reply"]) == answers | {"clients"}
     assert set(report["open_loop"]) == answers | {"agents", "mean_gap_s", "seconds", "scheduled", "offered_per_s"}
     assert set(report["stress"]) == answers | {"clients", "seconds", "throughput_per_s", "drain_s"}
+    assert set(report["overload"]) == answers | {"clients", "seconds", "threads_before", "threads_max",
+                                                 "threads_after", "rss_before_mb", "rss_max_mb", "rss_after_mb",
+                                                 "recovered_s"}
+    assert report["overload"]["clients"] == 200 and report["overload"]["errors"] == 0
+    assert report["overload"]["recovered_s"] is not None
     assert report["reply"]["sent"] == report["reply"]["ok"] == 20
     assert report["open_loop"]["sent"] == report["open_loop"]["scheduled"]
     for part in ("reply", "open_loop", "stress"):
@@ -226,9 +243,12 @@ def test_quick_bench_reports_every_figure_and_stops_its_server(real_settings):
         report["stress"]["throughput_per_s"] / batch, abs=1e-3)
     assert ratios_["eval_throughput_over_encoder_batch"] == pytest.approx(report["eval"]["per_s"] / batch, abs=1e-3)
     assert [t["key"] for t in report["targets"]] == ["reply_p50", "open_loop_p95", "stress_throughput", "stress_p95",
-                                                      "rss", "ready", "eval_throughput"]
+                                                      "rss", "ready", "eval_throughput", "overload_errors",
+                                                      "overload_p95", "overload_threads", "overload_rss",
+                                                      "overload_recovery"]
     for target in report["targets"]:
-        assert isinstance(target["met"], bool) and target["value"] > 0
+        zero_allowed = target["key"] in ("overload_errors", "overload_rss")
+        assert isinstance(target["met"], bool) and (target["value"] >= 0 if zero_allowed else target["value"] > 0)
 
     assert server["stopped"] is True
     assert not Path(f"/proc/{server['pid']}").exists()

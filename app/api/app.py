@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from app import __version__
 from app.api.errors import CatchUnexpected, install_error_handlers
 from app.api.lifecycle import ServiceFactory, ServiceLoader, load_service
-from app.api.middleware import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
+from app.api.middleware import MAX_BODY_BYTES, BodyLimit, InFlightLimit, SecurityHeaders
 from app.api.openapi import offline_docs, token_optional_in_openapi
 from app.api.responses import JSONResponse
 from app.api.routes import pages, probes, v1
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
         Middleware(SecurityHeaders),
         Middleware(CatchUnexpected),
         Middleware(BodyLimit, limit=MAX_BODY_BYTES),
+        Middleware(InFlightLimit, limit=settings.max_in_flight),
     ]
     app = FastAPI(
         title="kefu",

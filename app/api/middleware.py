@@ -1,4 +1,4 @@
-"""ASGI middleware of the API: request bodies bounded before the app reads them."""
+"""ASGI middleware of the API: request bodies bounded before the app reads them, and the work in flight."""
 
 from __future__ import annotations
 
@@ -9,6 +9,40 @@ from app.api.dependencies import carries_token
 from app.api.errors import error_response
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class InFlightLimit:
+    """Refuses a /v1 request at once (503 `overloaded`, Retry-After) while `limit` are already being answered.
+
+    The encoder's queue sheds its own overload, but requests that wait for one of the server's worker
+    threads never reach it: under 200 clients most of them would queue for seconds there. Counting the
+    requests in flight bounds every queue behind this point (threads, encoder) and keeps the answers
+    that are given fast; the refused ones cost microseconds and say when to retry.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after_seconds: int = 1) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
+        self.in_flight = 0  # only the event loop's thread touches it
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            response = error_response(
+                503, "overloaded", f"the server is busy ({self.in_flight} requests under way); retry in "
+                                   f"{self.retry_after_seconds} s",
+                [{"in_flight": self.in_flight, "limit": self.limit}],
+                headers={"Retry-After": str(self.retry_after_seconds)})
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodyLimit:

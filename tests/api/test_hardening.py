@@ -157,3 +157,41 @@ def test_evaluate_stops_computing_when_the_client_goes(fake_index, fake_service)
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# Finding 9 and the overload target: the work in flight is bounded.
+
+def test_requests_beyond_the_in_flight_limit_get_503_with_retry_after_at_once(make_client, fake_service):
+    import threading
+    import time as clock
+
+    from tests.api import assert_error
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Held:
+        def __getattr__(self, name):
+            return getattr(fake_service, name)
+
+        def reply(self, request):
+            entered.set()
+            release.wait(10)
+            return fake_service.reply(request)
+
+    client = make_client(service=Held(), max_in_flight=1)
+    first = {}
+    thread = threading.Thread(target=lambda: first.update(r=client.post("/v1/reply", json={"message": "在吗"})))
+    thread.start()
+    try:
+        assert entered.wait(10)
+        started = clock.monotonic()
+        refused = client.post("/v1/reply", json={"message": "能便宜点吗"})
+        assert clock.monotonic() - started < 1.0  # refused at once, not queued
+        error = assert_error(refused, 503, "overloaded")
+        assert refused.headers["retry-after"] == "1" and error["details"] == [{"in_flight": 1, "limit": 1}]
+        assert client.get("/healthz").status_code == 200  # probes are never refused
+    finally:
+        release.set()
+        thread.join(10)
+    assert first["r"].status_code == 200
+    assert client.post("/v1/reply", json={"message": "能便宜点吗"}).status_code == 200  # room again
