@@ -73,16 +73,14 @@ AGENTS = {
     WANG: {"conversations": 2, "conversations_ok": 1, "conversation_pass_rate": 0.5, "replies": 3, "replies_ok": 1,
            "reply_pass_rate": 0.3333, "first_response_s": {"count": 1, "p50": 120.0, "p90": 120.0, "mean": 120.0},
            "response_s": {"count": 2, "p50": 70.0, "p90": 120.0, "mean": 95.0}, "unanswered": 2,
-           "apology_missing": 1, "rules": {"rude": 1, "no_apology": 2, "relevance": 2, "polite": 2, "greeting": 1},
-           "worst": [3]},
+           "apology_missing": 1, "rules": {"rude": 1, "no_apology": 2, "polite": 2, "greeting": 1}, "worst": [3]},
 }
 # Everybody: first responses 30, 45, 120, 5 -> p50 30, p90 120, mean 50; waits 30, 20, 45, 70, 120, 5 ->
 # p50 30 (3rd of 6), p90 120 (6th), mean 48.3; 3 of the 4 answered conversations have every reply fine.
 OVERALL = {"conversations": 5, "conversations_ok": 3, "conversation_pass_rate": 0.75, "replies": 7, "replies_ok": 5,
            "reply_pass_rate": 0.7143, "first_response_s": {"count": 4, "p50": 30.0, "p90": 120.0, "mean": 50.0},
            "response_s": {"count": 6, "p50": 30.0, "p90": 120.0, "mean": 48.3}, "unanswered": 3,
-           "apology_missing": 1, "rules": {"rude": 1, "no_apology": 2, "relevance": 2, "polite": 2, "greeting": 1,
-                                            "closing": 1},
+           "apology_missing": 1, "rules": {"rude": 1, "no_apology": 2, "polite": 2, "greeting": 1, "closing": 1},
            "worst": [3, 4, 5]}
 
 
@@ -275,7 +273,7 @@ def test_each_reply_is_judged_against_the_buyer_run_it_answers(inspector):
     # The follow-up answers the same complaint: it owes the apology too.
     assert [reply.message for reply in c2.figures.replies] == ["衣服破了个洞，怎么回事"] * 2
     assert [inspection.rules for inspection in c2.inspections] == [
-        ("rude", "no_apology", "relevance", "polite", "greeting"), ("no_apology", "relevance", "polite")]
+        ("rude", "no_apology", "polite", "greeting"), ("no_apology", "polite")]
     assert (c2.apology_owed, c2.apology_given, c2.apology_agent) == (True, False, WANG)
     assert not c1.apology_owed and not c3.apology_owed
     assert c4.inspections == () and c4.figures.unanswered_agent is None and not c4.ok
@@ -314,14 +312,14 @@ def test_the_record_of_a_conversation_carries_its_turns_and_findings(inspector):
                                          "replies", "replies_ok", "ok", "score", "first_response_s",
                                          "average_response_s", "unanswered", "apology", "rules")} == {
         "seq": 3, "conversation": "c2", "line": 11, "start": "2026-11-30 11:00:00", "end": "2026-11-30 11:05:30",
-        "agents": [WANG], "messages": 5, "replies": 2, "replies_ok": 0, "ok": False, "score": 27.5,
+        "agents": [WANG], "messages": 5, "replies": 2, "replies_ok": 0, "ok": False, "score": 47.5,
         "first_response_s": 120.0, "average_response_s": 120.0, "unanswered": 2,
-        "apology": {"owed": True, "given": False}, "rules": {"rude": 1, "no_apology": 2, "relevance": 2,
-                                                             "polite": 2, "greeting": 1}}
+        "apology": {"owed": True, "given": False}, "rules": {"rude": 1, "no_apology": 2, "polite": 2,
+                                                             "greeting": 1}}
     turn = record["turns"][1]
     assert (turn["line"], turn["role"], turn["agent"], turn["position"], turn["response_s"]) == \
            (12, "agent", WANG, "first", 120.0)
-    assert turn["inspection"]["score"] == 5 and "position" not in record["turns"][0]
+    assert turn["inspection"]["score"] == 25 and "position" not in record["turns"][0]
     json.dumps(record, ensure_ascii=False)  # one JSON line of --out
 
 
