@@ -562,6 +562,10 @@ def test_facts_and_ordinals_are_not_absolute(inspector, reply):
     ("您好，收件人写【收件人姓名】就行", "【收件人姓名】"),
     ("您好，退款【】元已经原路返回", "【】"),
     ("您好，退款【XX元】已经原路返回", "【XX元】"),
+    ("好的，已经帮您改为北京市朝阳区XXX路，收件人XXX", "XXX"),  # a stand-in for a value, bare
+    ("您好，欢迎光临XX旗舰店", "XX"),
+    ("您好，收到后给您发出【颜色】款", "【颜色】"),
+    ("亲，链接在这里：【商品链接】，点进去就能拍", "【商品链接】"),
 ])
 def test_placeholder(inspector, reply, word):
     assert spans_of(inspector, reply, "placeholder")[0] == word
@@ -575,6 +579,8 @@ def test_placeholder(inspector, reply, word):
     "您好，您拍的是【XL码】，今天发出",  # a filled value
     "您好，您拍的是【大号】，今天发出",
     "您好，【双11】活动明天开始，{ 记得加购 }",
+    "您好，170的身高建议拍XXL，XL会偏紧",  # sizes are not stand-ins
+    "您好，【重要】发货前请核对地址",
 ])
 def test_button_names_and_filled_values_are_not_placeholders(inspector, reply):
     assert "placeholder" not in rules_of(inspector, reply)
