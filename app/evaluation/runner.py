@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from app.evaluation.cases import EvalCase, ParsedCases
 from app.evaluation.metrics import percentile, score_replies, score_rules, score_scenarios
+from app.pipeline import InOrder
 
 if TYPE_CHECKING:
     from app.replies import ReplyRequest
@@ -41,33 +40,27 @@ def evaluate(
     latencies: list[float] = []
     stopped: str | None = None
 
-    def review(batch: Sequence[EvalCase]) -> tuple[list, float]:
+    def review(batch: Sequence[EvalCase]) -> tuple[Sequence[EvalCase], list, float]:
         started = time.perf_counter()
         reviewed = service.review_many(
             [reply_request(case) for case in batch],
             [case.reply for case in batch],
             [case.position for case in batch],
         )
-        return reviewed, time.perf_counter() - started
+        return batch, reviewed, time.perf_counter() - started
 
-    def collect(batch: Sequence[EvalCase], future: Future[tuple[list, float]]) -> None:
-        reviewed, elapsed = future.result()
+    def collect(done: tuple[Sequence[EvalCase], list, float]) -> None:
+        batch, reviewed, elapsed = done
         latencies.extend([elapsed * 1000 / len(batch)] * len(batch))
         records.extend(_record(case, review.result, review.inspection) for case, review in zip(batch, reviewed))
         progress(len(records), len(cases))
 
-    with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="kefu-eval") as pool:
-        running: deque[tuple[Sequence[EvalCase], Future[tuple[list, float]]]] = deque()
+    with InOrder(IN_FLIGHT, collect, name="kefu-eval") as batches:
         for start in range(0, len(cases), batch_size):
             stopped = stop()
             if stopped is not None:
                 break
-            batch = cases[start : start + batch_size]
-            running.append((batch, pool.submit(review, batch)))
-            if len(running) == IN_FLIGHT:
-                collect(*running.popleft())
-        while running:
-            collect(*running.popleft())
+            batches.submit(review, cases[start : start + batch_size])
     summary = summarize(parsed, records, latencies)
     summary["stopped"] = stopped
     summary["not_evaluated"] = len(cases) - len(records)

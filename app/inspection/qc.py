@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,6 +42,7 @@ from app.inspection.conversations import (
 )
 from app.inspection.inspector import ReplyInspector
 from app.inspection.results import BLOCKING, RULES, SEVERITIES, Inspection
+from app.pipeline import InOrder
 from app.vocabulary import PLATFORMS, Position
 
 if TYPE_CHECKING:
@@ -522,23 +522,20 @@ def inspect_log(events: Iterable[ChatMessage | BadLine], inspector: Conversation
     """
     pending: list[Conversation] = []
     waiting = 0
-    running: deque[Future[list[ConversationVerdict]]] = deque()
 
-    def settle() -> None:
-        for verdict in running.popleft().result():
+    def settle(verdicts: list[ConversationVerdict]) -> None:
+        for verdict in verdicts:
             tally.add(verdict)
             if on_verdict is not None:
                 on_verdict(verdict)
         if on_batch is not None:
             on_batch()
 
-    with ThreadPoolExecutor(max_workers=inspector.judge.in_flight, thread_name_prefix="kefu-qc") as pool:
+    with InOrder(inspector.judge.in_flight, settle, name="kefu-qc") as batches:
 
         def flush() -> None:
-            running.append(pool.submit(inspector.inspect, list(pending)))
+            batches.submit(inspector.inspect, list(pending))
             pending.clear()
-            if len(running) >= inspector.judge.in_flight:
-                settle()
 
         for event in events:
             if isinstance(event, BadLine):
@@ -552,8 +549,6 @@ def inspect_log(events: Iterable[ChatMessage | BadLine], inspector: Conversation
                 waiting = 0
         pending.extend(assembler.finish())
         flush()
-        while running:
-            settle()
     return tally
 
 
