@@ -590,13 +590,16 @@ def open_loop(server: ServerProcess, feed: MessageFeed, options: BenchOptions, t
     return total, sum(len(times) for times in schedule)
 
 
-def stress(server: ServerProcess, feed: MessageFeed, options: BenchOptions, token: str) -> tuple[Tally, float]:
-    """(answers, seconds from the deadline to the last answer): clients sending back to back until the
-    deadline. Requests in flight at the deadline are waited for and count for latency, not throughput."""
-    tallies = [Tally() for _ in range(options.clients)]
+def back_to_back(server: ServerProcess, feed: MessageFeed, clients: int, seconds: float, token: str, *,
+                 pause_after_refusal: float = 0.0, alongside: Sequence[Callable[[], None]] = ()
+                 ) -> tuple[Tally, float]:
+    """(answers, seconds from the deadline to the last answer): `clients` sending back to
+    back until the deadline, each pausing `pause_after_refusal` after a 503; `alongside` run in threads
+    of their own meanwhile (they should end by the deadline). Requests in flight at
+    the deadline are waited for and count for latency, not for `ok_in_window`."""
+    tallies = [Tally() for _ in range(clients)]
     stop = threading.Event()
-    started = time.perf_counter()
-    deadline = started + options.stress_seconds
+    deadline = time.perf_counter() + seconds
 
     def client_loop(tally: Tally) -> None:
         client = ReplyClient(client_host(server.host), server.port, token)
@@ -608,10 +611,12 @@ def stress(server: ServerProcess, feed: MessageFeed, options: BenchOptions, toke
                 answered = time.perf_counter()
                 _record(tally, status, answered - sent)
                 tally.ok_in_window += status == 200 and answered <= deadline
+                if status == 503 and pause_after_refusal:
+                    time.sleep(pause_after_refusal)
         finally:
             client.close()
 
-    _run_threads([partial(client_loop, tally) for tally in tallies], stop)
+    _run_threads([*alongside, *(partial(client_loop, tally) for tally in tallies)], stop)
     drain = max(0.0, time.perf_counter() - deadline)
     total = Tally()
     for tally in tallies:
@@ -619,34 +624,27 @@ def stress(server: ServerProcess, feed: MessageFeed, options: BenchOptions, toke
     return total, drain
 
 
+def stress(server: ServerProcess, feed: MessageFeed, options: BenchOptions, token: str) -> tuple[Tally, float]:
+    """(answers, seconds from the deadline to the last answer): the stress clients back to back."""
+    return back_to_back(server, feed, options.clients, options.stress_seconds, token)
+
+
 def overload(server: ServerProcess, feed: MessageFeed, options: BenchOptions, token: str) -> dict[str, Any]:
     """Issue 14's overload: many more clients back to back than the server can answer. Every request
     must get a 200 or a 503 with Retry-After; the server's threads and memory are sampled each second;
     then one client measures how soon a request is answered normally again."""
-    tallies = [Tally() for _ in range(options.overload_clients)]
-    stop = threading.Event()
-    deadline = time.perf_counter() + options.overload_seconds
     threads_before, rss_before = server.threads(), server.memory()
     samples: list[tuple[int, int]] = []
-
-    def client_loop(tally: Tally) -> None:
-        client = ReplyClient(client_host(server.host), server.port, token)
-        try:
-            while not stop.is_set() and time.perf_counter() < deadline:
-                sent = time.perf_counter()
-                status = client.send(feed.next())
-                _record(tally, status, time.perf_counter() - sent)
-                if status == 503:
-                    time.sleep(0.05)  # a client that honours the refusal a little, as a proxy would
-        finally:
-            client.close()
+    ends = time.perf_counter() + options.overload_seconds
 
     def sampler() -> None:
-        while not stop.is_set() and time.perf_counter() < deadline:
+        while time.perf_counter() < ends:
             samples.append((server.threads(), server.memory()))
-            stop.wait(1.0)
+            time.sleep(1.0)
 
-    _run_threads([sampler] + [partial(client_loop, tally) for tally in tallies], stop)
+    # A client that honours the refusal a little, as a proxy would (Retry-After says a whole second).
+    total, _ = back_to_back(server, feed, options.overload_clients, options.overload_seconds, token,
+                               pause_after_refusal=0.05, alongside=[sampler])
     ended = time.perf_counter()
     client = ReplyClient(client_host(server.host), server.port, token)
     recovered = None
@@ -655,9 +653,6 @@ def overload(server: ServerProcess, feed: MessageFeed, options: BenchOptions, to
             recovered = round(time.perf_counter() - ended, 3)
             break
     client.close()
-    total = Tally()
-    for tally in tallies:
-        total.add(tally)
     return {"clients": options.overload_clients, "seconds": options.overload_seconds, **_answers(total),
             "threads_before": threads_before, "threads_max": max((t for t, _ in samples), default=threads_before),
             "threads_after": server.threads(), "rss_before_mb": round(rss_before / MB, 1),
