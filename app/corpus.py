@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -165,17 +165,7 @@ def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
     seen: set[str] = set()
     for name, imported in ((TEMPLATES, False), (QUICK_PHRASES, True)):
         path = corpus_dir / name
-        if imported and not path.is_file():
-            continue
-        try:
-            raw = parse_yaml(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise CorpusError(f"cannot read the script library {path}: {exc}") from exc
-        if imported and raw is None:
-            continue
-        if not isinstance(raw, list):
-            raise CorpusError(f"{path} must be a YAML list of templates")
-        for position, entry in enumerate(raw, start=1):
+        for position, entry in enumerate(library_entries(path, optional=imported), start=1):
             try:
                 template = validate_entry(entry, imported=imported, corpus_dir=corpus_dir)
             except CorpusError as exc:
@@ -185,6 +175,22 @@ def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
             seen.add(template.id)
             templates.append(template)
     return tuple(templates)
+
+
+def library_entries(path: Path, *, optional: bool = False) -> list[Any]:
+    """The raw entries of a library file (a YAML list), unchecked; [] for an optional file that is
+    missing or empty. CorpusError when it cannot be read or is not a list."""
+    if optional and not path.is_file():
+        return []
+    try:
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CorpusError(f"cannot read the script library {path}: {exc}") from exc
+    if optional and raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise CorpusError(f"{path} must be a YAML list of templates")
+    return raw
 
 
 def validate_entry(entry: object, *, imported: bool, corpus_dir: Path | None = None) -> Template:

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from app.corpus import QUICK_PHRASES, SLOT_PATTERN, SLOT_PLACEHOLDERS, TEMPLATES, validate_entry
+from app.corpus import QUICK_PHRASES, SLOT_PATTERN, SLOT_PLACEHOLDERS, TEMPLATES, library_entries, validate_entry
 from app.errors import CorpusError, InputError
 from app.evaluation.cases import newline_lines
 from app.vocabulary import PLATFORMS, SCENARIOS
@@ -325,8 +325,9 @@ def _phrase_id(phrase: Phrase) -> str:
 
 def _merge(corpus_dir: Path, entries: list[dict[str, Any]], report: ImportReport, dry_run: bool) -> None:
     path = corpus_dir / QUICK_PHRASES
-    current = _read_library(path)
-    team_ids = {entry.get("id") for entry in _read_library(corpus_dir / TEMPLATES)}
+    current = library_entries(path, optional=True)
+    team_ids = {entry.get("id") for entry in library_entries(corpus_dir / TEMPLATES, optional=True)
+                if isinstance(entry, dict)}
     by_id = {entry["id"]: i for i, entry in enumerate(current)}
     merged = list(current)
     for entry in entries:
@@ -363,20 +364,6 @@ class _PlainDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
-
-
-def _read_library(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    try:
-        data = parse_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CorpusError(f"cannot read {path}: {exc}") from exc
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise CorpusError(f"{path} must be a YAML list of templates")
-    return data
 
 
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
