@@ -354,8 +354,12 @@ def _merge(corpus_dir: Path, entries: list[dict[str, Any]], report: ImportReport
     text = ("# Quick phrases imported by `kefu import` (app/phrases.py); edit them in the workbench and import "
             "again.\n" + yaml.dump(merged, Dumper=_PlainDumper, allow_unicode=True, sort_keys=False, width=1000))
     staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)  # all or nothing: readers see the old library or the new one
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)  # all or nothing: readers see the old library or the new one
+    except BaseException:
+        staging.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
     report.written = True
 
 

@@ -118,6 +118,7 @@ def test_a_failed_write_leaves_the_library_as_it_was(mini_corpus, tmp_path, monk
         import_file(mini_corpus, _write(tmp_path, "b.csv", "分组,快捷编码,内容\n物流,/fh,改过的\n尺码,/cm,新的\n"),
                     classify=_never_called)
     assert (mini_corpus / QUICK_PHRASES).read_bytes() == before
+    assert [p.name for p in mini_corpus.glob(".quick_phrases.yaml.*")] == []  # no staging file left behind
 
 
 def test_a_file_without_a_phrase_column_is_refused_whole(mini_corpus, tmp_path):
