@@ -91,10 +91,13 @@ def _parser() -> argparse.ArgumentParser:
                                                "scenario, also, reply, platform, first_turn, ok, expect, id. Bad lines are "
                                                "reported with their line number and skipped.",
                                    epilog=f"example: {EXAMPLES['eval']}")
-    evaluate.add_argument("cases", help="a .jsonl or .csv file of cases")
+    evaluate.add_argument("cases", nargs="+",
+                          help="a .jsonl or .csv file of cases; several files (shards), or a folder of them, "
+                               "are one run, each case and bad line naming its file")
     evaluate.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     evaluate.add_argument("--out", metavar="FILE", help="write one JSON line per case (for diffing two runs)")
     evaluate.add_argument("--report", metavar="FILE", help="write a self-contained HTML report")
+    _engine_arguments(evaluate)
     evaluate.set_defaults(run=_eval)
 
     inspect = commands.add_parser("inspect", help="quality inspection (质检) of one agent reply",
@@ -119,7 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                     "flat whatever its size. Bad lines are reported with their line number and skipped; the exit "
                     "code is 1 only when no message could be read.",
         epilog=f"example: {EXAMPLES['qc']}")
-    qc.add_argument("chats", help="the chat log (.jsonl, .csv, or a .txt export); - reads stdin (give --format)")
+    qc.add_argument("chats", nargs="+",
+                    help="the chat log (.jsonl, .csv, or a .txt export); several files (shards), or a folder of "
+                         "them, are one run (a conversation must sit in one file); - reads stdin (give --format)")
     qc.add_argument("--format", choices=("jsonl", "csv", "text"), default=None,
                     help="the log's format (default: from the file name, else from its first line)")
     qc.add_argument("--agents", action="append", default=[], metavar="NAMES",
@@ -139,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     qc.add_argument("--max-open", type=_positive(int), default=5000, metavar="N",
                     help="conversations held open at once before the quietest is closed (default 5000)")
     qc.add_argument("--encoding", default="utf-8", help="the log's encoding (default utf-8; gb18030 for GBK exports)")
+    _engine_arguments(qc)
     qc.set_defaults(run=_qc)
 
     imports = commands.add_parser(
@@ -191,6 +197,46 @@ def _parser() -> argparse.ArgumentParser:
                        help="duration of the overload, 200 clients back to back (default 60, 4 with --quick)")
     bench.set_defaults(run=_bench)
     return parser
+
+
+def _engine_arguments(command: argparse.ArgumentParser) -> None:
+    engine = command.add_argument_group("engine", "where the work runs; both engines give the same figures")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process (default); ray: Ray Data reads the files and an actor pool, "
+                             "each actor loading the model once, does the model work (pip install 'kefu[ray]')")
+    engine.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                        help="a Ray cluster to join (e.g. ray://head:10001 or auto); default: a local Ray started "
+                             "for the run. Every node needs kefu, the index and the files at the same paths")
+    engine.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+                        help="actors in the pool (default: one per CPU of the cluster)")
+    engine.add_argument("--cpus", type=_positive(int), default=None, metavar="N",
+                        help="CPUs the local Ray may use (default: all of this machine's)")
+
+
+def _ray_options(args: argparse.Namespace):
+    from app.ray_engine import RayOptions
+
+    return RayOptions(address=args.ray_address, workers=args.workers, cpus=args.cpus)
+
+
+def _shard_paths(values: Sequence[str], suffixes: tuple[str, ...]) -> list:
+    """The files a run reads, in the order given: a folder stands for its files with these suffixes,
+    sorted by name (shard-00000.jsonl, shard-00001.jsonl, ...)."""
+    from pathlib import Path
+
+    paths = []
+    for value in values:
+        path = Path(value)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(suffixes))
+            if not found:
+                raise InputError(f"{path} holds no {' or '.join(suffixes)} files")
+            paths.extend(found)
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise InputError(f"cannot read {path}: no such file or folder")
+    return paths
 
 
 def _positive(kind):
@@ -317,23 +363,29 @@ def _reply_batch(service, requests, as_json: bool) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.evaluation.cases import read_cases
+    from app.evaluation.cases import read_case_files
     from app.evaluation.runner import evaluate
-    from app.service import KefuService
 
-    path = Path(args.cases)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    paths = _shard_paths(args.cases, (".jsonl", ".csv"))
     settings = _settings()
-    # Read as written: a broken byte skips its own line, U+2028 inside a string splits nothing.
-    parsed = read_cases(raw, path.name, default_platform=settings.default_platform)
-    for skipped in parsed.skipped:
-        _progress(f"line {skipped.line} skipped: {skipped.reason}")
-    # With nothing to evaluate there is no reason to load the model.
-    service = KefuService.load(settings, progress=_progress) if parsed.cases else None
-    summary, records = evaluate(service, parsed, progress=_bar)
+    if args.engine == "ray":
+        from app.ray_engine import evaluate_on_ray
+
+        summary, records = evaluate_on_ray(settings, paths, _ray_options(args), progress=_count)
+        print(file=sys.stderr)
+        for skipped in summary["skipped"]:
+            _progress(_skipped_line(skipped))
+    else:
+        from app.service import KefuService
+
+        # Read as written: a broken byte skips its own line, U+2028 inside a string splits nothing.
+        parsed = read_case_files(paths, default_platform=settings.default_platform)
+        for skipped in parsed.skipped:
+            _progress(_skipped_line(skipped.as_dict()))
+        # With nothing to evaluate there is no reason to load the model.
+        service = KefuService.load(settings, progress=_progress) if parsed.cases else None
+        summary, records = evaluate(service, parsed, progress=_bar)
+        summary["engine"] = {"name": "local", "workers": 1, "shards": len(paths)}
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             for record in records:
@@ -341,7 +393,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.report:
         from app.evaluation.report import render_report
 
-        Path(args.report).write_text(render_report(summary, records, title=f"kefu 评测报告 · {path.name}"),
+        name = paths[0].name if len(paths) == 1 else f"{paths[0].name} 等 {len(paths)} 个文件"
+        Path(args.report).write_text(render_report(summary, records, title=f"kefu 评测报告 · {name}"),
                                      encoding="utf-8")
         _progress(f"report written to {args.report}")
     if args.json:
@@ -349,6 +402,16 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         _print_summary(summary)
     return 0
+
+
+def _skipped_line(skipped: dict) -> str:
+    where = f"{skipped['file']} line {skipped['line']}" if "file" in skipped else f"line {skipped['line']}"
+    return f"{where} skipped: {skipped['reason']}"
+
+
+def _count(done: int) -> None:
+    if done % 500 == 0:
+        print(f"\r[kefu] {done} cases", end="", file=sys.stderr, flush=True)
 
 
 def _bar(done: int, total: int) -> None:
@@ -448,83 +511,109 @@ def _import(args: argparse.Namespace) -> int:
 def _qc(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.inspection.conversations import ChatLogReader, ConversationAssembler, detect_format
-    from app.inspection.qc import ConversationInspector, QcTally, inspect_log
+    from app.inspection.conversations import LogFile, LogReading
+    from app.inspection.qc import ConversationInspector, QcTally, RuleJudge, ServiceJudge, inspect_conversations
 
     settings = _settings()
     platform = args.platform or settings.default_platform
-    agents = [name for value in args.agents for name in value.replace("，", ",").split(",") if name.strip()]
-    if args.chats == "-":
-        if args.format is None:
-            raise InputError("reading stdin needs --format jsonl, csv or text")
-        stream, size = sys.stdin.buffer, 0
-    else:
-        path = Path(args.chats)
-        try:
-            stream, size = open(path, "rb"), path.stat().st_size
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    agents = tuple(name for value in args.agents for name in value.replace("，", ",").split(",") if name.strip())
+    reading = LogReading(log_format=args.format, agents=agents, encoding=args.encoding, gap_minutes=args.gap,
+                         max_open=args.max_open)
+    stdin = args.chats == ["-"]
+    if stdin and args.format is None:
+        raise InputError("reading stdin needs --format jsonl, csv or text")
+    if "-" in args.chats and not stdin:
+        raise InputError("- (stdin) cannot be read together with files")
+    paths = [] if stdin else _shard_paths(args.chats, (".jsonl", ".ndjson", ".json", ".csv", ".txt", ".log"))
+    if stdin and args.engine == "ray":
+        raise InputError("--engine ray reads files (shards), not stdin")
+    tally = QcTally(worst=args.worst)
+    out = open(args.out, "w", encoding="utf-8") if args.out else None
+    progress = _QcProgress(tally, sum(path.stat().st_size for path in paths))
+    reported = 0
+
+    def on_verdict(verdict) -> None:
+        if out is not None:
+            out.write(_json_line(verdict.as_dict()))
+
+    def on_batch() -> None:
+        nonlocal reported
+        for bad in tally.skipped[reported:]:
+            progress.clear()
+            _progress(_skipped_line({"line": bad.line, "reason": bad.reason,
+                                     **({} if bad.file is None else {"file": bad.file})}))
+        reported = len(tally.skipped)
+        progress.show()
+
+    mode = "fast" if args.fast else "full"
+    started = time.perf_counter()
     try:
-        log_format = args.format or detect_format(args.chats, stream.peek(4096)[:4096])  # type: ignore[union-attr]
-        reader = ChatLogReader(stream, log_format, agents=agents, encoding=args.encoding, gap_minutes=args.gap)
-        from app.inspection.qc import RuleJudge, ServiceJudge
+        if args.engine == "ray":
+            from app.ray_engine import inspect_on_ray
 
-        if args.fast:
-            from app.inspection import ReplyInspector
-
-            judge: RuleJudge | ServiceJudge = RuleJudge(ReplyInspector.load(settings.corpus_dir))
-            mode = "fast"
+            shards = inspect_on_ray(settings, paths, reading, _ray_options(args), tally, fast=args.fast,
+                                    platform=platform, on_verdict=on_verdict, on_batch=on_batch)
+            lines, formats = shards.lines, shards.formats
+            engine = {"name": "ray", "workers": shards.workers, "shards": len(paths)}
         else:
-            from app.service import KefuService
+            if args.fast:
+                from app.inspection import ReplyInspector
 
-            judge = ServiceJudge(KefuService.load(settings, progress=_progress))
-            mode = "full"
-        inspector = ConversationInspector(judge, platform=platform)
-        tally = QcTally(worst=args.worst)
-        assembler = ConversationAssembler(gap_minutes=args.gap, max_open=args.max_open)
-        out = open(args.out, "w", encoding="utf-8") if args.out else None
-        progress = _QcProgress(reader, tally, size)
-        started = time.perf_counter()
-        reported = 0
+                judge: RuleJudge | ServiceJudge = RuleJudge(ReplyInspector.load(settings.corpus_dir))
+            else:
+                from app.service import KefuService
 
-        def on_verdict(verdict) -> None:
-            if out is not None:
-                out.write(_json_line(verdict.as_dict()))
+                judge = ServiceJudge(KefuService.load(settings, progress=_progress))
+            logs: list[LogFile] = []
 
-        def on_batch() -> None:
-            nonlocal reported
-            for bad in tally.skipped[reported:]:
-                progress.clear()
-                _progress(f"line {bad.line} skipped: {bad.reason}")
-            reported = len(tally.skipped)
-            progress.show()
+            def conversations():
+                """Each file after the other, conversations numbered on from the earlier files'."""
+                if stdin:
+                    logs.append(LogFile(sys.stdin.buffer, "-", reading))
+                    progress.reading(logs[-1].reader)
+                    yield from logs[-1]
+                    return
+                for path in paths:
+                    try:
+                        stream = open(path, "rb")
+                    except OSError as exc:
+                        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+                    with stream:
+                        logs.append(LogFile(stream, path.name, reading, named=len(paths) > 1,
+                                            first_seq=logs[-1].assembler.last_seq if logs else 0))
+                        progress.reading(logs[-1].reader)
+                        yield from logs[-1]
+                    progress.read(path.stat().st_size)
 
-        try:
-            inspect_log(reader, inspector, tally, assembler=assembler, on_verdict=on_verdict, on_batch=on_batch)
-        finally:
-            if out is not None:
-                out.close()
-        progress.done()
+            try:
+                inspect_conversations(conversations(), ConversationInspector(judge, platform=platform), tally,
+                                      on_verdict=on_verdict, on_batch=on_batch)
+            finally:
+                lines, formats = sum(log.reader.lines_read for log in logs), [log.format for log in logs]
+            engine = {"name": "local", "workers": 1, "shards": max(len(paths), 1)}
     finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        if out is not None:
+            out.close()
+    progress.done()
     spent = time.perf_counter() - started
     if tally.bad_lines > reported:
         _progress(f"... {tally.bad_lines - reported} more bad lines (the first {reported} are listed above)")
     if tally.bad_lines:
-        _progress(f"{tally.bad_lines} bad line(s) skipped of {reader.lines_read}")
+        _progress(f"{tally.bad_lines} bad line(s) skipped of {lines}")
+    source = " ".join(args.chats)
     if tally.messages == 0:
-        raise InputError(f"no message could be read from {args.chats} ({reader.lines_read} lines, "
-                         f"{tally.bad_lines} bad)")
-    summary = {"source": args.chats, "format": log_format, "mode": mode, "platform": platform,
-               "lines": reader.lines_read, "seconds": round(spent, 2),
+        raise InputError(f"no message could be read from {source} ({lines} lines, {tally.bad_lines} bad)")
+    log_format = formats[0] if len(set(formats)) == 1 else "mixed"
+    summary = {"source": source, "format": log_format, "mode": mode, "platform": platform, "engine": engine,
+               "lines": lines, "seconds": round(spent, 2),
                "replies_per_s": round(tally.replies / spent, 1) if spent > 0 else None, **tally.summary()}
     if args.report:
         from app.inspection.qc_report import render_qc_report
         from app.vocabulary import PLATFORM_NAMES_ZH
 
         how = "快速模式：只用词表和规则" if mode == "fast" else "完整模式：规则 + 场景、语气、相关度模型"
-        subtitle = f"{Path(args.chats).name} · {how} · {PLATFORM_NAMES_ZH[platform]} · 读取 {reader.lines_read} 行"
+        name = "标准输入" if stdin else paths[0].name if len(paths) == 1 else f"{paths[0].name} 等 {len(paths)} 个文件"
+        subtitle = f"{name} · {how} · {PLATFORM_NAMES_ZH[platform]} · 读取 {lines} 行"
         Path(args.report).write_text(render_qc_report(summary, [v.as_dict() for v in tally.worst()],
                                                       title="kefu 会话质检报告", subtitle=subtitle), encoding="utf-8")
         _progress(f"report written to {args.report}")
@@ -542,12 +631,21 @@ def _json_line(record: dict) -> str:
 
 
 class _QcProgress:
-    """A progress bar on stderr for `kefu qc`: share of the file read, replies judged, replies a second."""
+    """A progress bar on stderr for `kefu qc`: share of the files read, replies judged, replies a second."""
 
-    def __init__(self, reader, tally, size: int) -> None:
-        self.reader, self.tally, self.size = reader, tally, size
+    def __init__(self, tally, size: int) -> None:
+        self.tally, self.size = tally, size
+        self.finished = 0  # bytes of the files read to the end
+        self.current = None  # the reader of the file being read (local engine)
         self.started = self.shown = time.perf_counter()
         self.drawn = False
+
+    def reading(self, reader) -> None:
+        self.current = reader
+
+    def read(self, size: int) -> None:
+        self.finished += size
+        self.current = None
 
     def show(self, force: bool = False) -> None:
         now = time.perf_counter()
@@ -556,13 +654,13 @@ class _QcProgress:
         self.shown = now
         replies = self.tally.replies
         rate = replies / max(now - self.started, 1e-9)
-        read = self.reader.bytes_read
-        if self.size:
+        read = self.finished + (self.current.bytes_read if self.current is not None else 0)
+        if self.size and read:
             width = 30
             filled = min(width, width * read // self.size)
             head = f"{'#' * filled}{'.' * (width - filled)} {min(read / self.size, 1):.0%}"
         else:
-            head = f"{read / 1e6:.1f} MB"
+            head = f"{read / 1e6:.1f} MB" if read else "Ray"
         print(f"\r[kefu] {head}  {self.tally.conversations:,} conversations  {replies:,} replies  "
               f"{rate:,.0f} replies/s", end="", file=sys.stderr, flush=True)
         self.drawn = True

@@ -7,7 +7,8 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from app.errors import InputError
 from app.inspection.results import RULES
@@ -38,12 +39,20 @@ class EvalCase:
     # Template ids a person judged for this message, by verdict; None when the line has no verdicts.
     verdicts: dict[str, tuple[str, ...]] | None = None
     history: tuple[tuple[str, str], ...] = ()  # earlier turns, oldest first: (role, text)
+    file: str | None = None  # the shard it came from, when a run reads several files
 
 
 @dataclass(frozen=True)
 class Skipped:
     line: int
     reason: str
+    file: str | None = None  # the shard it came from, when a run reads several files
+
+    def as_dict(self) -> dict[str, object]:
+        found: dict[str, object] = {"line": self.line, "reason": self.reason}
+        if self.file is not None:
+            found["file"] = self.file
+        return found
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,31 @@ def read_cases(raw: bytes, name: str, *, default_platform: str = "taobao") -> Pa
     else:
         parsed = parse_jsonl((line or "" for line in lines), default_platform=default_platform)
     return ParsedCases(parsed.cases, tuple(sorted(bad + list(parsed.skipped), key=lambda s: s.line)))
+
+
+def read_case_files(paths: Sequence[Path], *, default_platform: str = "taobao") -> ParsedCases:
+    """Cases from one file or several (shards) in the order given; with several, every case and skipped
+    line names its file, line numbers staying the file's own."""
+    cases: list[EvalCase] = []
+    skipped: list[Skipped] = []
+    for path in paths:
+        shard = read_case_file(path, default_platform=default_platform, named=len(paths) > 1)
+        cases.extend(shard.cases)
+        skipped.extend(shard.skipped)
+    return ParsedCases(tuple(cases), tuple(skipped))
+
+
+def read_case_file(path: Path, *, default_platform: str = "taobao", named: bool = False) -> ParsedCases:
+    """One file's cases (`read_cases`); `named` tags each case and skipped line with the file's name."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    parsed = read_cases(raw, path.name, default_platform=default_platform)
+    if not named:
+        return parsed
+    return ParsedCases(tuple(replace(case, file=path.name) for case in parsed.cases),
+                       tuple(replace(skip, file=path.name) for skip in parsed.skipped))
 
 
 def parse_csv(text: str, *, default_platform: str = "taobao") -> ParsedCases:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from app.evaluation.cases import EvalCase, ParsedCases
+from app.evaluation.cases import EvalCase, ParsedCases, Skipped
 from app.evaluation.metrics import percentile, score_replies, score_rules, score_scenarios
 from app.pipeline import InOrder
 
@@ -52,7 +52,7 @@ def evaluate(
     def collect(done: tuple[Sequence[EvalCase], list, float]) -> None:
         batch, reviewed, elapsed = done
         latencies.extend([elapsed * 1000 / len(batch)] * len(batch))
-        records.extend(_record(case, review.result, review.inspection) for case, review in zip(batch, reviewed))
+        records.extend(record_for(case, review.result, review.inspection) for case, review in zip(batch, reviewed))
         progress(len(records), len(cases))
 
     with InOrder(IN_FLIGHT, collect, name="kefu-eval") as batches:
@@ -61,7 +61,7 @@ def evaluate(
             if stopped is not None:
                 break
             batches.submit(review, cases[start : start + batch_size])
-    summary = summarize(parsed, records, latencies)
+    summary = summarize(parsed.total, parsed.skipped, records, latencies)
     summary["stopped"] = stopped
     summary["not_evaluated"] = len(cases) - len(records)
     return summary, records
@@ -75,9 +75,10 @@ def reply_request(case: EvalCase) -> ReplyRequest:
                         history=tuple(Turn(role, text) for role, text in case.history))
 
 
-def _record(case: EvalCase, result, inspection) -> dict:
+def record_for(case: EvalCase, result, inspection) -> dict:
     scenario = result.scenario
     record = {
+        **({} if case.file is None else {"file": case.file}),
         "line": case.line,
         "id": case.id,
         "message": case.message,
@@ -106,7 +107,8 @@ def _record(case: EvalCase, result, inspection) -> dict:
     return record
 
 
-def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[float]) -> dict:
+def summarize(total: int, skipped: Sequence[Skipped], records: Sequence[dict], latencies: Sequence[float]) -> dict:
+    """The run's figures from its records (in any engine: this process or a Ray cluster)."""
     labelled = [r for r in records if r["gold"] is not None]
     scores = score_scenarios(
         gold=[r["gold"] for r in labelled],
@@ -121,9 +123,9 @@ def summarize(parsed: ParsedCases, records: Sequence[dict], latencies: Sequence[
     judged = [r for r in inspected if r["human_ok"] is not None]
     by_rule = [r for r in inspected if "human_rules" in r]
     return {
-        "cases": parsed.total,
+        "cases": total,
         "evaluated": len(records),
-        "skipped": [asdict(s) for s in parsed.skipped],
+        "skipped": [skip.as_dict() for skip in skipped],
         "scenario": asdict(scores),
         "replies": {
             "top1_scenario_match": round(sum(top_match) / len(top_match), 4) if top_match else None,

@@ -32,7 +32,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import BinaryIO, Literal, get_args
 
@@ -90,6 +90,7 @@ class ChatMessage:
 class BadLine:
     line: int
     reason: str
+    file: str | None = None  # the shard it is in, when a run reads several files
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Conversation:
     seq: int  # 1-based, in the order conversations began in the log: ids can repeat, seq never does
     messages: tuple[ChatMessage, ...]
     cut: bool = False  # closed early by max_open or max_messages: its figures may be partial
+    file: str | None = None  # the shard it is in, when a run reads several files
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -421,19 +423,24 @@ class ConversationAssembler:
     """Messages in log order -> finished conversations, with at most `max_open` held at once."""
 
     def __init__(self, *, gap_minutes: float = DEFAULT_GAP_MINUTES, max_open: int = DEFAULT_MAX_OPEN,
-                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+                 max_messages: int = DEFAULT_MAX_MESSAGES, first_seq: int = 0) -> None:
         if gap_minutes <= 0 or max_open < 1 or max_messages < 1:
             raise InputError("the gap must be above 0 minutes, max_open and max_messages at least 1")
         self.gap_seconds = gap_minutes * 60
         self.max_open = max_open
         self.max_messages = max_messages
         self._open: OrderedDict[str, _Open] = OrderedDict()  # least recently active first
-        self._seq = 0
+        self._seq = first_seq  # the seq before the first conversation's: runs over several files go on counting
         self.peak_open = 0
         self.cut = 0  # conversations closed early by a bound
 
     def __len__(self) -> int:
         return len(self._open)
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last conversation begun (first_seq before any)."""
+        return self._seq
 
     def add(self, message: ChatMessage) -> list[Conversation]:
         """Take one message; return the conversations it shows are finished."""
@@ -474,6 +481,54 @@ class ConversationAssembler:
         gathered = self._open.pop(key)
         self.cut += cut
         return Conversation(key, gathered.seq, tuple(gathered.messages), cut)
+
+
+def read_conversations(events: Iterable[ChatMessage | BadLine], assembler: ConversationAssembler, *,
+                       file: str | None = None) -> Iterator[Conversation | BadLine]:
+    """A log's messages -> its finished conversations, bad lines passed on, in the log's order; `file`
+    tags both with the shard's name."""
+    for event in events:
+        if isinstance(event, BadLine):
+            yield event if file is None else replace(event, file=file)
+            continue
+        for conversation in assembler.add(event):
+            yield conversation if file is None else replace(conversation, file=file)
+    for conversation in assembler.finish():
+        yield conversation if file is None else replace(conversation, file=file)
+
+
+@dataclass(frozen=True)
+class LogReading:
+    """How a run reads its chat logs, the same for every file (shard) of it."""
+
+    log_format: LogFormat | None = None  # None: each file's from its name and first line
+    agents: tuple[str, ...] = ()  # nicknames that are agents in a text export
+    encoding: str = "utf-8"
+    gap_minutes: float = DEFAULT_GAP_MINUTES
+    max_open: int = DEFAULT_MAX_OPEN
+
+
+class LogFile:
+    """One chat log (a file, a shard of a bigger run, or stdin) read into finished conversations and bad
+    lines; `named` tags them with the file's name, `first_seq` continues the numbering of earlier shards."""
+
+    def __init__(self, stream: BinaryIO, name: str, reading: LogReading, *, named: bool = False,
+                 first_seq: int = 0) -> None:
+        self.name = name
+        self.format: LogFormat = reading.log_format or detect_format(name, _peek(stream))
+        self.reader = ChatLogReader(stream, self.format, agents=reading.agents, encoding=reading.encoding,
+                                    gap_minutes=reading.gap_minutes)
+        self.assembler = ConversationAssembler(gap_minutes=reading.gap_minutes, max_open=reading.max_open,
+                                               first_seq=first_seq)
+        self.named = named
+
+    def __iter__(self) -> Iterator[Conversation | BadLine]:
+        return read_conversations(self.reader, self.assembler, file=self.name if self.named else None)
+
+
+def _peek(stream: BinaryIO) -> bytes:
+    peek = getattr(stream, "peek", None)
+    return peek(4096)[:4096] if peek is not None else b""
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -565,6 +620,8 @@ def _order_key(time: datetime | None) -> float:
 
 __all__ = [
     "AGENT_MARKS", "FIELD_ALIASES", "LOG_FORMATS", "ROLE_ALIASES", "AgentReply", "BadLine", "ChatLogReader",
-    "ChatMessage", "Conversation", "ConversationAssembler", "ConversationFigures", "LogFormat", "Role",
-    "detect_format", "measure_conversation", "message_from_fields", "parse_time", "seconds_between",
+    "ChatMessage", "Conversation", "ConversationAssembler", "ConversationFigures", "LogFile", "LogFormat",
+    "LogReading", "Role",
+    "detect_format", "measure_conversation", "message_from_fields", "parse_time", "read_conversations",
+    "seconds_between",
 ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,6 +39,7 @@ from app.inspection.conversations import (
     ConversationAssembler,
     ConversationFigures,
     measure_conversation,
+    read_conversations,
 )
 from app.inspection.inspector import ReplyInspector
 from app.inspection.results import BLOCKING, RULES, SEVERITIES, Inspection
@@ -201,6 +202,7 @@ class ConversationVerdict:
         return {
             "seq": self.conversation.seq,
             "conversation": self.conversation.id,
+            **({} if self.conversation.file is None else {"file": self.conversation.file}),
             "line": min((message.line for message in messages), default=0),
             "start": clock(messages[0].time) if messages else None,
             "end": clock(messages[-1].time) if messages else None,
@@ -494,7 +496,8 @@ class QcTally:
             "unattended": self.unattended,
             "cut": self.cut,
             "bad_lines": self.bad_lines,
-            "skipped": [{"line": bad.line, "reason": bad.reason} for bad in self.skipped],
+            "skipped": [{"line": bad.line, "reason": bad.reason, **({} if bad.file is None else {"file": bad.file})}
+                        for bad in self.skipped],
             "overall": self.overall.figures(),
             "agents": {name: tally.figures() for name, tally in agents},
             "response_distribution": {"labels": list(DISTRIBUTION_LABELS), "edges_s": list(DISTRIBUTION_EDGES),
@@ -505,6 +508,7 @@ class QcTally:
 
 def _worst_row(verdict: ConversationVerdict) -> dict[str, Any]:
     return {"seq": verdict.conversation.seq, "conversation": verdict.conversation.id,
+            **({} if verdict.conversation.file is None else {"file": verdict.conversation.file}),
             "line": min((message.line for message in verdict.figures.messages), default=0),
             "agents": list(verdict.agents), "replies": len(verdict.inspections), "failed": verdict.failed,
             "unanswered": verdict.figures.unanswered, "apology_missing": verdict.apology_missing,
@@ -520,8 +524,16 @@ def inspect_log(events: Iterable[ChatMessage | BadLine], inspector: Conversation
 
     Holds at most the assembler's open conversations plus the judge's batches in flight; nothing else is kept.
     """
-    pending: list[Conversation] = []
-    waiting = 0
+    return inspect_conversations(read_conversations(events, assembler), inspector, tally,
+                                 batch_replies=batch_replies, on_verdict=on_verdict, on_batch=on_batch)
+
+
+def inspect_conversations(items: Iterable[Conversation | BadLine], inspector: ConversationInspector, tally: QcTally,
+                          *, batch_replies: int = DEFAULT_BATCH,
+                          on_verdict: Callable[[ConversationVerdict], None] | None = None,
+                          on_batch: Callable[[], None] | None = None) -> QcTally:
+    """Finished conversations (one log's, or several logs' one after another) judged in batches, verdicts
+    tallied in the order given; bad lines are counted as they come."""
 
     def settle(verdicts: list[ConversationVerdict]) -> None:
         for verdict in verdicts:
@@ -532,28 +544,36 @@ def inspect_log(events: Iterable[ChatMessage | BadLine], inspector: Conversation
             on_batch()
 
     with InOrder(inspector.judge.in_flight, settle, name="kefu-qc") as batches:
-
-        def flush() -> None:
-            batches.submit(inspector.inspect, list(pending))
-            pending.clear()
-
-        for event in events:
-            if isinstance(event, BadLine):
-                tally.add_bad_line(event)
-                continue
-            for conversation in assembler.add(event):
-                pending.append(conversation)
-                waiting += sum(message.role == "agent" for message in conversation.messages)
-            if waiting >= batch_replies or len(pending) >= batch_replies:
-                flush()
-                waiting = 0
-        pending.extend(assembler.finish())
-        flush()
+        for batch in conversation_batches(items, batch_replies):
+            if isinstance(batch, BadLine):
+                tally.add_bad_line(batch)
+            else:
+                batches.submit(inspector.inspect, batch)
+        batches.submit(inspector.inspect, [])  # a last on_batch call, after the last bad lines too
     return tally
+
+
+def conversation_batches(items: Iterable[Conversation | BadLine],
+                         batch_replies: int = DEFAULT_BATCH) -> Iterator[list[Conversation] | BadLine]:
+    """Conversations gathered into batches of about `batch_replies` agent replies (or as many
+    conversations), bad lines passed on as they come: what one judge call takes."""
+    pending: list[Conversation] = []
+    waiting = 0
+    for item in items:
+        if isinstance(item, BadLine):
+            yield item
+            continue
+        pending.append(item)
+        waiting += sum(message.role == "agent" for message in item.messages)
+        if waiting >= batch_replies or len(pending) >= batch_replies:
+            yield pending
+            pending, waiting = [], 0
+    if pending:
+        yield pending
 
 
 __all__ = [
     "DISTRIBUTION_EDGES", "DISTRIBUTION_LABELS", "AgentTally", "ConversationInspector", "ConversationVerdict",
     "QcTally", "ReplyJudge", "ReplyToJudge", "ResponseHistogram", "RuleJudge", "ServiceJudge",
-    "WorstConversations", "clock", "inspect_log",
+    "WorstConversations", "clock", "conversation_batches", "inspect_conversations", "inspect_log",
 ]
