@@ -170,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes, each loads the model (default 1)")
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="bind with SO_REUSEPORT: several kefu serve processes (replicas) share the port and "
+                            "the kernel spreads connections over them (docs/deployment.md)")
     serve.add_argument("--access-log", action="store_true",
                        help="log a line per request (off by default: a reverse proxy usually keeps that log, "
                             "and writing it costs the server about a tenth of its time per request)")
@@ -721,7 +724,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     _progress(f"serving on http://{args.host}:{args.port}/ (side panel at /, API docs at /docs)")
-    serve(host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)
+    try:
+        serve(host=args.host, port=args.port, workers=args.workers, access_log=args.access_log,
+              reuse_port=args.reuse_port)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
     return 0
 
 

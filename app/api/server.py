@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import socket
 
 from fastapi import FastAPI
 
@@ -19,18 +20,46 @@ def app_from_environment() -> FastAPI:
     return create_app()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_log: bool = False,
+          reuse_port: bool = False) -> None:
     """Serve until interrupted. Each worker loads its own copy of the model and index (≈ 0.5 GB).
 
     uvicorn picks httptools and uvloop (dependencies of kefu) over its pure-Python parser and loop.
+    `reuse_port` binds with SO_REUSEPORT, so that several `kefu serve` processes (replicas, started and
+    stopped independently) share one port and the kernel spreads new connections over them.
     """
     import uvicorn
 
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, got {workers}")
-    # Workers > 1 need an import string, not an app object; one code path for both keeps them alike.
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_config=log_config(),
-                access_log=access_log)
+    where: dict[str, object] = {"host": host, "port": port}
+    sock = shared_socket(host, port) if reuse_port else None  # held open while uvicorn serves on its fd
+    if sock is not None:
+        where = {"fd": sock.fileno()}
+    try:
+        # Workers > 1 need an import string, not an app object; one code path for both keeps them alike.
+        uvicorn.run(FACTORY, factory=True, workers=workers, log_config=log_config(), access_log=access_log,
+                    **where)  # type: ignore[arg-type]
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket bound with SO_REUSEPORT (Linux, BSD): other processes may bind the same port."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("--reuse-port needs SO_REUSEPORT, which this system lacks; put a load balancer in front")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)  # uvicorn's worker processes take it over
+    return sock
 
 
 def log_config() -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,6 +33,7 @@ async def readyz(request: Request) -> dict[str, Any]:
         "model": info.model,
         "counts": {"passages": info.passages, "examples": info.examples, "templates": info.templates},
         "load_seconds": round(loader.load_seconds, 2),
+        "instance": f"{socket.gethostname()}:{os.getpid()}",
     }
 
 
