@@ -1,5 +1,5 @@
 """Property-based fuzzing of every file kefu reads (issue 14): evaluation sets (JSONL, CSV), chat logs
-(JSONL, CSV, the 千牛/咚咚 text export) and quick-phrase exports (CSV).
+(JSONL, CSV, the 千牛/咚咚 text export), quick-phrase exports (CSV, XLSX) and kefu template YAML imports.
 
 Whatever the bytes, a reader either refuses the whole file with a clear InputError (a header it cannot
 use) or reads it: it never raises anything else, every record it reports carries a line number that
@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +24,7 @@ from hypothesis import strategies as st
 from app.errors import InputError
 from app.evaluation.cases import read_cases
 from app.inspection.conversations import BadLine, ChatLogReader
-from app.phrases import read_phrases
+from app.phrases import import_file, read_phrases
 
 FILES = settings(max_examples=300, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -154,6 +159,101 @@ def test_a_quick_phrase_export_is_read_or_refused_whole(rows, encoding):
         return
     numbers = [phrase.line for phrase in phrases] + [item.line for item in rejected]
     assert len(numbers) == len(set(numbers)) and all(2 <= n <= raw.count(b"\n") + 1 for n in numbers)
+
+
+# What an XLSX cell can hold: text without the control characters the format forbids, numbers, booleans, blanks.
+XLSX_CELL = st.one_of(CELL.map(lambda text: "".join(c for c in text if c >= " " or c in "\t\n\r")), st.integers(),
+                      st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none())
+EMPTY_CORPUS = Path(tempfile.gettempdir()) / "kefu-fuzz-empty-corpus"  # imports run dry: nothing is written
+
+
+def _workbook(header: list[object], rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@FILES
+@given(st.lists(st.lists(XLSX_CELL, max_size=5), min_size=35, max_size=80),
+       st.sampled_from([["分组", "快捷编码", "短语内容"], ["短语内容"], ["group", "shortcut", "content", "备注"], ["编号", "说明"]]))
+def test_a_quick_phrase_workbook_is_imported_row_for_row(rows, header):
+    raw = _workbook(header, rows)
+    EMPTY_CORPUS.mkdir(exist_ok=True)
+    path = EMPTY_CORPUS.parent / f"kefu-fuzz-{os.getpid()}.xlsx"
+    path.write_bytes(raw)
+    try:
+        report = import_file(EMPTY_CORPUS, path, classify=None, dry_run=True)
+    except InputError:
+        assert "短语内容" not in header and "content" not in header  # refused only for want of a phrase column
+        return
+    finally:
+        path.unlink()
+    filled = [number for number, row in enumerate(rows, start=2)
+              if any(value is not None and str(value).strip() for value in row)]
+    numbers = [item.line for item in report.rejected]
+    assert len(numbers) == len(set(numbers)) and set(numbers) <= set(filled)
+    assert len(report.added) + len(report.updated) + len(report.unchanged) + len(report.rejected) == len(filled)
+
+
+@FILES
+@given(st.binary(max_size=200), st.integers(min_value=0, max_value=4000))
+def test_a_broken_workbook_is_refused_whole(noise, cut):
+    good = _workbook(["分组", "快捷编码", "短语内容"], [["物流", "fh", "亲，付款后48小时内发货"]])
+    for raw in (noise, good[:cut], good[:cut] + noise):
+        try:
+            read_phrases(raw, "phrases.xlsx")
+        except InputError:
+            continue
+
+
+SAYING = st.sampled_from(["亲，在的，请问有什么可以帮您？", "什么时候发货", "能便宜点吗", "170穿什么码", "😀 好的"])
+VALID_ENTRY = st.fixed_dictionaries({
+    "id": st.sampled_from(["qp.a", "qp.b", "qp.c", "qp.d", "qp.e", "qp.f"]),
+    "scenario": st.just("other"), "topic": st.sampled_from(["other.misc", "other.greeting"]),
+    "reply": st.one_of(SAYING, TEXT.map(lambda text: "亲，" + text)),
+    "examples": st.lists(st.one_of(SAYING, TEXT.map(lambda text: "请问" + text)), min_size=1, max_size=3),
+    "platforms": st.lists(st.sampled_from(["taobao", "tmall", "jd"]), min_size=1, max_size=3, unique=True),
+    "source": st.fixed_dictionaries({"imported": st.just("phrases.csv"), "line": st.integers(2, 99),
+                                     "group": st.sampled_from(["常用", "物流"])})})
+YAML_ENTRY = st.one_of(
+    VALID_ENTRY, VALID_ENTRY,
+    st.fixed_dictionaries({"id": st.one_of(st.sampled_from(["qp.a", "qp.b", "qp.c", "qp.d"]), TEXT),
+                           "scenario": st.sampled_from(["size", "price", "logistics", "complaint", "other", "x"]),
+                           "topic": st.sampled_from(["size.advice", "price.coupon", "other.misc", "bad"]),
+                           "reply": st.one_of(TEXT, st.just("亲，在的，请问有什么可以帮您？")),
+                           "examples": st.lists(TEXT, max_size=3),
+                           "platforms": st.lists(st.sampled_from(["taobao", "tmall", "jd", "pdd"]), max_size=3),
+                           "source": st.one_of(st.just("team"), st.fixed_dictionaries(
+                               {"imported": TEXT, "line": st.integers(-2, 99), "group": TEXT}))}),
+    st.dictionaries(TEXT, VALUE, max_size=4), VALUE)
+
+
+@FILES
+@given(st.lists(YAML_ENTRY, min_size=35, max_size=80), st.one_of(st.none(), st.binary(max_size=30)))
+def test_a_template_yaml_is_imported_entry_for_entry(entries, noise):
+    raw = yaml.safe_dump(entries, allow_unicode=True, sort_keys=False).encode("utf-8", "surrogatepass")
+    if noise is not None:
+        raw = raw[: len(raw) // 2] + noise  # cut in the middle and garbage after
+    EMPTY_CORPUS.mkdir(exist_ok=True)
+    path = EMPTY_CORPUS.parent / f"kefu-fuzz-{os.getpid()}.yaml"
+    path.write_bytes(raw)
+    try:
+        report = import_file(EMPTY_CORPUS, path, classify=None, dry_run=True)
+    except InputError:
+        return
+    finally:
+        path.unlink()
+    data = yaml.safe_load(raw.decode("utf-8", "replace"))
+    lines = raw.count(b"\n") + 1
+    assert all(1 <= item.line <= max(lines, len(data)) for item in report.rejected)
+    assert len(report.added) + len(report.updated) + len(report.unchanged) + len(report.rejected) == len(data)
 
 
 def test_the_fuzzing_reaches_ten_thousand_records_per_format():
