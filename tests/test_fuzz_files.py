@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import yaml
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
