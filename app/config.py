@@ -72,3 +72,16 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.index_dir / "store"
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The KEFU_* variables that make `Settings()` in another process (a Ray worker) equal `settings`."""
+    import json
+
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[f"KEFU_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return env
+

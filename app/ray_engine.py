@@ -47,24 +47,29 @@ class RayOptions:
 
 
 @contextmanager
-def ray_session(options: RayOptions) -> Iterator[int]:
-    """Ray started (or joined), yielding the pool's size; shut down on leaving."""
+def ray_session(options: RayOptions, settings: Settings) -> Iterator[int]:
+    """Ray started (or joined) with `settings` in every worker's environment (actors build their
+    Settings from it), yielding the pool's size; shut down on leaving."""
+    from app.config import settings_environment
+
     try:
         import ray
     except ImportError as exc:
         raise InputError("--engine ray needs Ray: pip install 'kefu[ray]' (or: pip install 'ray[data]')") from exc
     if options.workers is not None and options.workers < 1:
         raise InputError(f"--workers must be at least 1, not {options.workers}")
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
+                              "runtime_env": {"env_vars": settings_environment(settings)}}
     if options.address:
         kwargs["address"] = options.address
     else:
         kwargs["num_cpus"] = options.cpus or os.cpu_count() or 1
     ray.init(**kwargs)
-    for name in ("ray", "ray.data"):  # Ray's own INFO and WARNING lines would bury kefu's report
-        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from ray.data import DataContext
+
+        for name in ("ray", "ray.data"):  # Ray's own INFO and WARNING lines would bury kefu's report
+            logging.getLogger(name).setLevel(logging.ERROR)
 
         context = DataContext.get_current()
         context.execution_options.preserve_order = True  # results in the shards' order, as read
@@ -97,10 +102,11 @@ class _CaseReader:
 class _CaseReviewer:
     """An actor: the service loaded once; each call reviews a batch of cases as the local engine does."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self) -> None:
+        from app.config import Settings
         from app.service import KefuService
 
-        self.service = KefuService.load(settings)
+        self.service = KefuService.load(Settings())
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         from app.evaluation.cases import EvalCase
@@ -129,14 +135,14 @@ def evaluate_on_ray(settings: Settings, paths: Sequence[Path], options: RayOptio
     from app.evaluation.cases import Skipped
     from app.evaluation.runner import summarize
 
-    with ray_session(options) as workers:
+    with ray_session(options, settings) as workers:
         import ray
 
         shards = ray.data.from_items([{"shard": i, "path": str(path.resolve())} for i, path in enumerate(paths)],
                                      override_num_blocks=len(paths))
         rows = shards.flat_map(_CaseReader(settings.default_platform, len(paths) > 1), num_cpus=READ_CPUS) \
-            .map_batches(_CaseReviewer, fn_constructor_kwargs={"settings": settings}, batch_size=EVAL_BATCH,
-                         batch_format="numpy", concurrency=workers, num_cpus=ACTOR_CPUS)
+            .map_batches(_CaseReviewer, batch_size=EVAL_BATCH, batch_format="numpy",
+                         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=ACTOR_CPUS)
         records: list[dict] = []
         skipped: list[Skipped] = []
         latencies: list[float] = []
@@ -182,11 +188,18 @@ class _ConversationReader:
 
 
 class _ConversationJudge:
-    """An actor: the judge loaded once (the full service, or the rules alone with --fast)."""
+    """An actor: the judge loaded once (the full service, or the rules alone with --fast). The run's
+    choices are class attributes of a subclass (`_judge_class`), so that Ray ships them with the class
+    instead of as constructor arguments in the object store."""
 
-    def __init__(self, settings: Settings, fast: bool, platform: str) -> None:
+    fast = False
+    platform = "taobao"
+
+    def __init__(self) -> None:
+        from app.config import Settings
         from app.inspection.qc import ConversationInspector, RuleJudge, ServiceJudge
 
+        settings, fast, platform = Settings(), self.fast, self.platform
         if fast:
             from app.inspection import ReplyInspector
 
@@ -222,16 +235,15 @@ def inspect_on_ray(settings: Settings, paths: Sequence[Path], reading: LogReadin
     which are tallied before a later shard's first verdict arrives), as one local run over the files does.
     """
     shards = QcShards()
-    with ray_session(options) as workers:
+    with ray_session(options, settings) as workers:
         import ray
 
         shards.workers = workers
         files = ray.data.from_items([{"shard": i, "path": str(path.resolve())} for i, path in enumerate(paths)],
                                     override_num_blocks=len(paths))
-        judge: Any = _ConversationJudge  # a callable class: Ray builds one per actor
+        judge: Any = type("ConversationJudge", (_ConversationJudge,), {"fast": fast, "platform": platform})
         rows = files.flat_map(_ConversationReader(reading, len(paths) > 1), num_cpus=READ_CPUS) \
-            .map(judge, fn_constructor_kwargs={"settings": settings, "fast": fast, "platform": platform},
-                 concurrency=workers, num_cpus=ACTOR_CPUS)
+            .map(judge, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=ACTOR_CPUS)
         shard, offset = -1, 0
         for row in rows.iter_rows():
             if row["shard"] != shard:
