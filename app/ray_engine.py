@@ -14,6 +14,7 @@ dependency (`pip install 'kefu[ray]'`); nothing else in kefu imports it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -119,14 +120,18 @@ class _CaseReviewer:
                                             [case.position for case in cases]) if cases else []
         each = (time.perf_counter() - started) * 1000 / max(len(cases), 1)
         results = iter(reviewed)
-        out = []
+        # As JSON text: Ray would turn dicts into Arrow structs, giving every record every other's keys.
+        records, skipped = [], []
         for item in items:
             if isinstance(item, EvalCase):
                 review = next(results)
-                out.append(record_for(item, review.result, review.inspection))
+                records.append(json.dumps(record_for(item, review.result, review.inspection), ensure_ascii=False))
+                skipped.append("")
             else:
-                out.append(item)
-        return {"shard": batch["shard"], "order": batch["order"], "item": out, "ms": [each] * len(items)}
+                records.append("")
+                skipped.append(json.dumps(item.as_dict(), ensure_ascii=False))
+        return {"shard": batch["shard"], "order": batch["order"], "record": records, "skipped": skipped,
+                "ms": [each] * len(items)}
 
 
 def evaluate_on_ray(settings: Settings, paths: Sequence[Path], options: RayOptions, *,
@@ -147,11 +152,10 @@ def evaluate_on_ray(settings: Settings, paths: Sequence[Path], options: RayOptio
         skipped: list[Skipped] = []
         latencies: list[float] = []
         for row in rows.iter_rows():
-            item = row["item"]
-            if isinstance(item, Skipped):
-                skipped.append(item)
+            if row["skipped"]:
+                skipped.append(Skipped(**json.loads(row["skipped"])))
             else:
-                records.append(item)
+                records.append(json.loads(row["record"]))
                 latencies.append(float(row["ms"]))
                 progress(len(records))
     summary = summarize(len(records) + len(skipped), skipped, records, latencies)

@@ -30,7 +30,8 @@ def untimed(summary: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def case_shards(tmp_path_factory) -> list[Path]:
-    """Three shards: inspection cases with a broken line in the middle, and scenario-bank messages."""
+    """Four shards: inspection cases with a broken line in the middle, scenario-bank messages, and judged
+    messages (only these carry verdicts: no record may gain another's keys on its way through Ray)."""
     folder = tmp_path_factory.mktemp("case-shards")
     inspection = (CORPUS / "training" / "inspection_dev.jsonl").read_text(encoding="utf-8").splitlines()
     bank = (CORPUS / "training" / "scenario_bank.jsonl").read_text(encoding="utf-8").splitlines()
@@ -38,6 +39,8 @@ def case_shards(tmp_path_factory) -> list[Path]:
     (folder / "b.jsonl").write_text("\n".join([*inspection[60:90], '{"message": "', *inspection[90:120]]) + "\n",
                                     encoding="utf-8")
     (folder / "c.jsonl").write_text("\n".join(bank[:80]) + "\n", encoding="utf-8")
+    judged = (CORPUS / "training" / "sendable_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    (folder / "d.jsonl").write_text("\n".join([*judged[:40], *bank[80:120]]) + "\n", encoding="utf-8")
     return sorted(folder.iterdir())
 
 
@@ -45,12 +48,14 @@ def test_eval_on_ray_gives_the_local_figures_record_for_record(real_settings, re
     local_summary, local_records = evaluate(real_service, read_case_files(case_shards))
     ray_summary, ray_records = evaluate_on_ray(real_settings, case_shards, TWO_CPUS)
 
-    assert ray_records == local_records
+    assert ray_records == json.loads(json.dumps(local_records, ensure_ascii=False))  # as --out writes them
     assert untimed(ray_summary) == untimed(local_summary)
-    assert ray_summary["engine"] == {"name": "ray", "workers": 2, "shards": 3}
-    assert ray_summary["evaluated"] == 200 and ray_summary["skipped"] == [
+    assert ray_summary["engine"] == {"name": "ray", "workers": 2, "shards": 4}
+    assert ray_summary["evaluated"] == 280 and ray_summary["skipped"] == [
         {"line": 31, "reason": ray_summary["skipped"][0]["reason"], "file": "b.jsonl"}]
-    assert {record["file"] for record in ray_records} == {"a.jsonl", "b.jsonl", "c.jsonl"}
+    assert {record["file"] for record in ray_records} == {"a.jsonl", "b.jsonl", "c.jsonl", "d.jsonl"}
+    assert sum("verdicts" in record for record in ray_records) == 40
+    assert ray_summary["replies"]["judged"] is not None
     assert ray_summary["inspection"]["agreement"] is not None and ray_summary["scenario"]["accuracy"] > 0.5
 
 
