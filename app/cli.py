@@ -26,6 +26,7 @@ EXAMPLES = {
     "qc": "kefu qc chats.jsonl --fast --report qc.html --out conversations.jsonl   |   "
           "kefu qc qianniu.txt --agents 小美,小王 --json",
     "import": "kefu import 快捷短语.xlsx --platforms taobao,tmall   |   kefu import phrases.csv --dry-run --json",
+    "stats": "kefu stats --since 2026-11-01 --top 10   |   kefu stats --json",
 }
 
 
@@ -165,6 +166,19 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--json", action="store_true", help="print the report as one JSON object")
     imports.set_defaults(run=_import)
 
+    stats = commands.add_parser(
+        "stats", help="what agents did with the suggestions: acceptance, edits, gaps in the library",
+        description="Read the feedback the panel and the API recorded (KEFU_FEEDBACK_URL; default SQLite in "
+                    "index/feedback.sqlite3): acceptance by template and scenario, the templates agents edit "
+                    "most with what they sent instead, and the frequent buyer messages for which no suggestion "
+                    "was used (the gaps in the library).",
+        epilog=f"example: {EXAMPLES['stats']}")
+    stats.add_argument("--since", type=_day, default=None, metavar="YYYY-MM-DD", help="from this day (UTC)")
+    stats.add_argument("--until", type=_day, default=None, metavar="YYYY-MM-DD", help="before this day (UTC)")
+    stats.add_argument("--top", type=_positive(int), default=20, metavar="N", help="rows of edits and gaps (default 20)")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(run=_stats)
+
     serve = commands.add_parser("serve", help="run the HTTP API and the side panel (uvicorn)",
                                 epilog=f"example: {EXAMPLES['serve']}")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -240,6 +254,54 @@ def _shard_paths(values: Sequence[str], suffixes: tuple[str, ...]) -> list:
         else:
             raise InputError(f"cannot read {path}: no such file or folder")
     return paths
+
+
+def _day(text: str):
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2026-11-30") from None
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from app.feedback import FeedbackStore, feedback_stats
+
+    settings = _settings()
+    store = FeedbackStore(settings.feedback_database)
+    try:
+        figures = {"shop": settings.shop,
+                   **feedback_stats(store.read(settings.shop, since=args.since, until=args.until), top=args.top)}
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+        return 0
+    overall = figures["overall"]
+    if not figures["events"]:
+        print("no feedback recorded yet: the side panel records what agents copy; plugins POST /v1/feedback")
+        return 0
+    print(f"{figures['events']:,} events on {figures['suggestions']:,} answers, "
+          f"{figures['suggestions_used']:,} with a suggestion used; acceptance {overall['acceptance']:.1%} "
+          f"(as is {overall['as_is_rate']:.1%})")
+    print("\nby scenario:")
+    for name, row in figures["by_scenario"].items():
+        label = SCENARIO_NAMES_ZH.get(name, name)
+        print(f"  {_pad(label, 12)}{row['events']:>7,}  accepted {row['acceptance']:.1%}  edited {row['edited']:,}")
+    print(f"\nby template (the {args.top} most shown):")
+    for name, row in list(figures["by_template"].items())[: args.top]:
+        print(f"  {_pad(name, 44)}{row['events']:>7,}  accepted {row['acceptance']:.1%}  as is {row['as_is_rate']:.1%}")
+    if figures["edits"]:
+        print("\nedited most:")
+        for row in figures["edits"]:
+            sent = row["sent"][0]
+            print(f"  {_pad(row['template_id'], 44)}{row['edited']:>5,}×  e.g. {sent['text'][:40]}")
+    if figures["gaps"]:
+        print("\ngaps (no suggestion used):")
+        for row in figures["gaps"]:
+            print(f"  {row['times']:>5,}×  {row['message'][:60]}")
+    return 0
 
 
 def _positive(kind):

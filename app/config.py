@@ -65,9 +65,19 @@ class Settings(BaseSettings):
     # batches belong to `kefu eval`.
     evaluate_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # Where agents' feedback on suggestions is kept (SQLAlchemy URL). Empty: SQLite in
+    # index/feedback.sqlite3, for one process; replicas share a PostgreSQL database
+    # (postgresql+psycopg://user:password@host/db). Builds never touch it.
+    feedback_url: str = ""
+    shop: str = Field(default="default", min_length=1, max_length=64)  # the shop feedback is recorded for
+
     @property
     def default_model_dir(self) -> Path:
         return self.model_dir or self.index_dir / "models" / "e5-small"
+
+    @property
+    def feedback_database(self) -> str:
+        return self.feedback_url or f"sqlite:///{(self.index_dir / 'feedback.sqlite3').resolve()}"
 
     @property
     def store_dir(self) -> Path:

@@ -7,6 +7,7 @@
     ├── IndexError_                index         base for index problems
     │   ├── IndexMissingError      index_missing no index built yet
     │   └── IndexStaleError        index_stale   the index no longer matches corpus/model/settings
+    ├── FeedbackStoreError         feedback_unavailable  the feedback database cannot be opened or written
     ├── InputError                 invalid_input a buyer message or request is unusable
     └── OverloadedError            overloaded    too much work queued; retry after `retry_after` seconds
 
@@ -55,6 +56,10 @@ class IndexBusyError(IndexError_):
     """Another build holds the index's lock."""
 
     code = "index_busy"
+
+
+class FeedbackStoreError(KefuError):
+    code = "feedback_unavailable"
 
 
 class InputError(KefuError):

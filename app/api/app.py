@@ -23,6 +23,7 @@ from app.api.middleware import MAX_BODY_BYTES, BodyLimit, InFlightLimit, Securit
 from app.api.openapi import offline_docs, token_optional_in_openapi
 from app.api.responses import JSONResponse
 from app.api.routes import pages, probes, v1
+from app.api.routes.feedback import feedback
 from app.api.routes.qc import qc
 from app.config import Settings
 
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader.start()
         yield
+        store = getattr(app.state, "feedback", None)
+        if store is not None:
+            store.close()
 
     middleware = [
         # CORS outermost, so browsers can read every answer, errors and 413s included.
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     install_error_handlers(app)
     app.include_router(v1)
     app.include_router(qc)
+    app.include_router(feedback)
     app.include_router(probes)
     app.include_router(pages)
     if app.state.web_dir.is_dir():

@@ -25,6 +25,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "index_stale": 503,
     "model": 503,
     "overloaded": 503,
+    "feedback_unavailable": 503,
 }
 
 # Starlette and FastAPI raise HTTPException with a status only; clients match on these codes.

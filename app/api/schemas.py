@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.inspection.results import RuleName, Severity
@@ -125,6 +125,58 @@ class EvaluateIn(_Request):
 
 # Responses mirror the core's as_dict()/as_records() for the documentation; the routes return those
 # dicts unchanged, and a test validates real responses against these models (extra fields refused).
+class FeedbackEventIn(_Request):
+    action: Literal["copied", "sent", "edited", "ignored"] = Field(
+        description="copied: copied as suggested; sent: sent as suggested (a plugin); edited: sent after changing "
+                    "it (give sent_text); ignored: shown and not used")
+    message: str = Field(description="the buyer message the suggestion answered", json_schema_extra=NOT_BLANK)
+    template_id: str | None = Field(None, max_length=200, description="the suggestion's template (null: none used)")
+    suggestion_id: str | None = Field(None, max_length=64, description="`suggestion_id` of the /v1/reply answer")
+    scenario: Scenario | None = None
+    rank: Annotated[int, Field(ge=1, le=MAX_TOP_K), BeforeValidator(_json_number)] | None = Field(
+        None, description="the suggestion's place among those shown, from 1")
+    score: Annotated[StrictFloat, Field(ge=-1e6, le=1e6, allow_inf_nan=False)] | None = None
+    confidence: Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    sent_text: str | None = Field(None, description="what the agent sent (give it with edited: the edits agents make "
+                                                    "are what the stats show)")
+    agent: str | None = Field(None, max_length=64, description="the agent's id or nickname")
+    platform: Platform | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the message is blank")
+        return value
+
+
+class FeedbackIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [
+        {"action": "edited", "message": "这件外套170穿什么码", "template_id": "size.recommend.height_weight",
+         "suggestion_id": "5f0c9d7e2b8a4c1e9f3a6b2d4e8c0a17", "scenario": "size", "rank": 1, "score": 0.97,
+         "sent_text": "亲，170建议拍L码哦", "agent": "小美"}]}]})
+
+    events: list[FeedbackEventIn] = Field(min_length=1, max_length=100,
+                                          description="what the agent did with each suggestion shown (1-100)")
+
+
+class FeedbackOut(BaseModel):
+    recorded: int
+
+
+class FeedbackStatsOut(BaseModel):
+    shop: str
+    events: int
+    suggestions: int = Field(description="/v1/reply answers (or messages) the events are about")
+    suggestions_used: int = Field(description="of those, how many had a suggestion copied, sent or edited")
+    overall: dict[str, Any]
+    by_template: dict[str, dict[str, Any]] = Field(description="per template: events, as_is, edited, ignored, "
+                                                              "acceptance, as_is_rate")
+    by_scenario: dict[str, dict[str, Any]]
+    edits: list[dict[str, Any]] = Field(description="templates agents edit most, with what they sent instead")
+    gaps: list[dict[str, Any]] = Field(description="frequent buyer messages for which no suggestion was used")
+
+
 class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -187,6 +239,7 @@ class SupportOut(_Response):
 
 class ReplyOut(_Response):
     model_config = ConfigDict(json_schema_extra={"examples": [{
+        "suggestion_id": "5f0c9d7e2b8a4c1e9f3a6b2d4e8c0a17",
         "message": MESSAGE_EXAMPLE, "platform": "taobao", "first_turn": True,
         "scenario": ScenarioOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
         "needs_human": False, "abstention": None,
@@ -201,6 +254,7 @@ class ReplyOut(_Response):
                      "heading": ["天猫卖家客服专业话术", "售前"], "text": "问到尺码：……", "score": 0.0322}],
     }]})
 
+    suggestion_id: str = Field(description="this answer's id: give it with /v1/feedback")
     message: str = Field(description="the message as sent")
     platform: Platform
     first_turn: bool

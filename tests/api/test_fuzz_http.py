@@ -24,6 +24,7 @@ ENDPOINTS = {
     "/v1/inspect": ["message", "reply", "platform", "position", "fast"],
     "/v1/inspect/conversation": ["messages", "platform", "conversation"],
     "/v1/evaluate": ["cases"],
+    "/v1/feedback": ["events"],
 }
 TRICKY = st.sampled_from(["", " ", "\u2028", "\u0085", "\u200b\u200b", "\x00", "\ud800", "😀", "#E-s46", "能便宜点吗",
                           "什么时候发货" * 300, "9" * 5000, "【订单号】", "{coupon}", "<script>", "亲", "！！！", "taobao",
@@ -39,7 +40,12 @@ TURN = st.fixed_dictionaries({"role": st.one_of(st.sampled_from(["buyer", "agent
 
 def body_for(fields: list[str]) -> st.SearchStrategy[object]:
     value = st.one_of(SCALAR, JSON, st.lists(TURN, max_size=3),
-                      st.lists(st.fixed_dictionaries({"message": st.one_of(TRICKY, SCALAR)}), max_size=3))
+                      st.lists(st.fixed_dictionaries({"message": st.one_of(TRICKY, SCALAR)}), max_size=3),
+                      st.lists(st.fixed_dictionaries(
+                          {"action": st.one_of(st.sampled_from(["copied", "sent", "edited", "ignored"]), SCALAR),
+                           "message": st.one_of(TRICKY, SCALAR)},
+                          optional={"rank": SCALAR, "score": SCALAR, "confidence": SCALAR, "sent_text": TRICKY,
+                                    "template_id": TRICKY, "suggestion_id": TRICKY}), max_size=3))
     known = st.dictionaries(st.sampled_from(fields), value, max_size=len(fields))
     return st.one_of(known, known, known, JSON)
 
@@ -50,7 +56,8 @@ REQUEST = st.one_of(
     st.tuples(st.just("POST"), st.sampled_from(sorted(ENDPOINTS)),
               st.sampled_from(["broken", "text/plain", "gbk"]), st.text(max_size=40)),
     st.tuples(st.sampled_from(["GET", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
-              st.sampled_from([*ENDPOINTS, "/", "/healthz", "/readyz", "/v1/vocabulary", "/v1/nope", "/../etc"]),
+              st.sampled_from([*ENDPOINTS, "/", "/healthz", "/readyz", "/v1/vocabulary", "/v1/feedback/stats",
+                               "/v1/feedback/stats?top=99999999999999999999", "/v1/nope", "/../etc"]),
               st.just("none"), st.none()),
 )
 VOLUME = settings(max_examples=2500, deadline=None, database=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -54,7 +55,8 @@ def reply(body: ReplyIn, service: KefuService = Depends(ready_service),
     `kefu reply --json`."""
     check_length("message", body.message, settings.max_message_chars)
     result = service.reply(body.to_request(settings.default_platform))
-    return JSONResponse(result.as_dict())
+    # An id per answer, so that feedback on its suggestions can say which answer they were in.
+    return JSONResponse({"suggestion_id": uuid.uuid4().hex, **result.as_dict()})
 
 
 @v1.post("/classify", response_model=ScenarioOut, tags=["replies"], summary="The scenario of a buyer message")

@@ -1,0 +1,169 @@
+"""Feedback (issue 13): what agents did with suggestions, stored with SQLAlchemy in SQLite and in a real
+PostgreSQL (KEFU_TEST_POSTGRES_URL, which .ci/run sets after starting Debian's PostgreSQL), the schema
+migrated and versioned, and the figures a shop reads from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from app.errors import FeedbackStoreError
+from app.feedback import SCHEMA_VERSION, FeedbackEvent, FeedbackStore, feedback_stats
+from tests.test_cli import run_kefu
+
+POSTGRES = os.environ.get("KEFU_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+        return
+    if not POSTGRES:
+        pytest.skip("KEFU_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    # A schema of its own per test, so tests neither see nor break each other's tables.
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {name}"))
+    separator = "&" if "?" in POSTGRES else "?"
+    yield f"{POSTGRES}{separator}options=-csearch_path%3D{name}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
+    admin.dispose()
+
+
+def event(action, template_id="size.recommend.height_weight", message="170穿什么码", **fields):
+    return FeedbackEvent(shop=fields.pop("shop", "default"), action=action, message=message, template_id=template_id,
+                         **fields)
+
+
+def test_events_round_trip_in_order_and_stay_in_their_shop(database_url):
+    store = FeedbackStore(database_url)
+    try:
+        assert store.version == SCHEMA_VERSION
+        sent = [event("copied", suggestion_id="a", rank=1, score=0.97, confidence=0.8, scenario="size", agent="小美",
+                      platform="jd"),
+                event("edited", suggestion_id="b", sent_text="亲，170建议拍L码哦😀", rank=2),
+                event("ignored", template_id=None, suggestion_id="c", message="\u2028在吗\x85"),
+                event("copied", shop="another")]
+        assert store.record(sent) == 4
+        back = list(store.read("default"))
+        assert [(e.action, e.template_id, e.message, e.sent_text, e.rank, e.score, e.agent) for e in back] == \
+            [(e.action, e.template_id, e.message, e.sent_text, e.rank, e.score, e.agent) for e in sent[:3]]
+        assert all(e.at is not None and e.at.tzinfo is not None for e in back)
+        assert [e.shop for e in store.read("another")] == ["another"]
+        later = datetime.now(UTC) + timedelta(days=1)
+        assert list(store.read("default", since=later)) == []
+        assert len(list(store.read("default", until=later))) == 3
+    finally:
+        store.close()
+
+
+def test_reopening_keeps_the_events_and_a_newer_schema_is_refused(database_url):
+    first = FeedbackStore(database_url)
+    first.record([event("copied")])
+    first.close()
+    again = FeedbackStore(database_url)  # migrations already applied: nothing re-created, nothing lost
+    assert len(list(again.read("default"))) == 1
+    with again.engine.begin() as connection:
+        connection.execute(text("UPDATE kefu_schema SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    again.close()
+    with pytest.raises(FeedbackStoreError, match="newer than this kefu"):
+        FeedbackStore(database_url)
+
+
+def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(FeedbackStoreError, match="cannot open the feedback database"):
+        FeedbackStore(f"sqlite:///{tmp_path / 'a-file' / 'feedback.sqlite3'}")
+    with pytest.raises(FeedbackStoreError, match="cannot use the feedback database URL"):
+        FeedbackStore("nosuchdb://user:secret@host/db")
+
+
+def test_stats_count_acceptance_edits_and_gaps():
+    events = [
+        event("copied", suggestion_id="1", scenario="size"),
+        event("ignored", template_id="size.chart.general", suggestion_id="1", scenario="size"),
+        event("edited", suggestion_id="2", scenario="size", sent_text="亲，170拍L"),
+        event("edited", suggestion_id="3", scenario="size", sent_text="亲，170拍L"),
+        event("ignored", template_id="logistics.ship_time.workday", suggestion_id="4", message="发货了吗 ",
+              scenario="logistics"),
+        event("ignored", template_id="logistics.ship_time.workday", suggestion_id="5", message="发货了吗",
+              scenario="logistics"),
+        event("ignored", template_id=None, suggestion_id="6", message="能开专票吗", scenario="other"),
+    ]
+    figures = feedback_stats(events)
+    assert figures["events"] == 7 and figures["suggestions"] == 6 and figures["suggestions_used"] == 3
+    size = figures["by_template"]["size.recommend.height_weight"]
+    assert size == {"events": 3, "as_is": 1, "edited": 2, "ignored": 0, "acceptance": 1.0, "as_is_rate": 0.3333}
+    assert figures["by_scenario"]["logistics"]["acceptance"] == 0.0
+    assert figures["edits"] == [{"template_id": "size.recommend.height_weight", "edited": 2,
+                                 "sent": [{"text": "亲，170拍L", "times": 2}]}]
+    assert figures["gaps"] == [{"message": "发货了吗", "times": 2}, {"message": "能开专票吗", "times": 1}]
+
+
+@pytest.fixture
+def feedback_client(fake_index, fake_service, database_url):
+    from app.api import create_app
+
+    settings = fake_index.model_copy(update={"feedback_url": database_url})
+    with TestClient(create_app(settings, service_factory=lambda s: fake_service)) as client:
+        yield client
+
+
+def test_the_api_records_feedback_on_an_answer_and_reports_it(feedback_client):
+    answer = feedback_client.post("/v1/reply", json={"message": "这件衣服170穿什么码"}).json()
+    top = answer["replies"][0]
+    posted = feedback_client.post("/v1/feedback", json={"events": [
+        {"action": "edited", "message": answer["message"], "template_id": top["template_id"],
+         "suggestion_id": answer["suggestion_id"], "scenario": top["scenario"], "rank": 1, "score": top["score"],
+         "sent_text": "亲，170建议拍L码哦", "agent": "小美"},
+        {"action": "ignored", "message": answer["message"], "template_id": answer["replies"][1]["template_id"],
+         "suggestion_id": answer["suggestion_id"], "rank": 2}]})
+    assert posted.status_code == 201, posted.text
+    assert posted.json() == {"recorded": 2}
+    stats = feedback_client.get("/v1/feedback/stats").json()
+    assert stats["shop"] == "default" and stats["events"] == 2 and stats["suggestions_used"] == 1
+    assert stats["by_template"][top["template_id"]]["edited"] == 1
+    assert stats["edits"][0]["sent"] == [{"text": "亲，170建议拍L码哦", "times": 1}]
+
+
+@pytest.mark.parametrize("body, where", [
+    ({"events": []}, "events"),
+    ({"events": [{"action": "liked", "message": "在吗"}]}, "action"),
+    ({"events": [{"action": "copied", "message": "   "}]}, "message"),
+    ({"events": [{"action": "copied", "message": "在吗", "rank": 0}]}, "rank"),
+    ({"events": [{"action": "copied", "message": "在吗", "confidence": "0.5"}]}, "confidence"),
+    ({"events": [{"action": "copied", "message": "在吗"}] * 101}, "events"),
+])
+def test_bad_feedback_is_refused_whole_naming_the_field(feedback_client, body, where):
+    answer = feedback_client.post("/v1/feedback", json=body)
+    assert answer.status_code == 422, answer.text
+    assert where in json.dumps(answer.json(), ensure_ascii=False)
+    assert feedback_client.get("/v1/feedback/stats").json()["events"] == 0  # nothing half-recorded
+
+
+def test_kefu_stats_prints_what_the_database_holds(tmp_path, fake_index):
+    url = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+    store = FeedbackStore(url)
+    store.record([event("copied", suggestion_id="1", scenario="size"),
+                  event("ignored", template_id=None, suggestion_id="2", message="能开专票吗", scenario="other")])
+    store.close()
+    env_settings = fake_index.model_copy(update={"feedback_url": url})
+    os.environ["KEFU_FEEDBACK_URL"] = url
+    try:
+        shown = run_kefu("stats", settings=env_settings)
+        as_json = run_kefu("stats", "--json", settings=env_settings)
+    finally:
+        del os.environ["KEFU_FEEDBACK_URL"]
+    assert shown.returncode == 0, shown.stderr
+    assert "acceptance 50.0%" in shown.stdout and "能开专票吗" in shown.stdout
+    assert json.loads(as_json.stdout)["suggestions_used"] == 1
+    assert run_kefu("stats", "--since", "yesterday").returncode == 2
