@@ -102,7 +102,27 @@
     return ok;
   }
 
-  function replyCard(reply, rank) {
+  // What the agent did with a suggestion goes to /v1/feedback (kefu stats reads it). Fire and forget:
+  // a feedback store that is down must never get in the way of copying a reply.
+  function recordFeedback(answer, reply, rank, action) {
+    const headers = authHeaders();
+    headers["Content-Type"] = "application/json";
+    const event = {
+      action,
+      message: answer.message,
+      template_id: reply.template_id || null,
+      suggestion_id: answer.suggestion_id || null,
+      rank,
+    };
+    if (reply.scenario) event.scenario = reply.scenario;
+    if (typeof reply.score === "number" && Number.isFinite(reply.score)) event.score = reply.score;
+    if (typeof reply.confidence === "number") event.confidence = reply.confidence;
+    if (answer.platform) event.platform = answer.platform;
+    fetch("/v1/feedback", { method: "POST", headers, body: JSON.stringify({ events: [event] }) })
+      .catch(() => {});
+  }
+
+  function replyCard(reply, rank, answer) {
     const card = el("li", "card");
     card.dataset.testid = "reply-card";
     card.dataset.templateId = reply.template_id || "";
@@ -138,6 +158,11 @@
     let timer = 0;
     copy.addEventListener("click", async () => {
       const ok = await copyText(reply.text);
+      // Once per suggestion shown: copying it again is the same use.
+      if (ok && !reply.holding && !card.dataset.recorded) {
+        card.dataset.recorded = "copied";
+        recordFeedback(answer, reply, rank, "copied");
+      }
       copy.textContent = ok ? "已复制" : "复制失败";
       copy.classList.toggle("done", ok);
       copy.classList.toggle("failed", !ok);
@@ -183,7 +208,7 @@
     const list = $("replies");
     list.replaceChildren();
     const replies = Array.isArray(data.replies) ? data.replies : [];
-    replies.slice(0, TOP_K).forEach((reply, i) => list.append(replyCard(reply, i + 1)));
+    replies.slice(0, TOP_K).forEach((reply, i) => list.append(replyCard(reply, i + 1, data)));
     if (!replies.length) list.append(el("li", "empty", "没有找到合适的话术，请人工回复。"));
 
     results.hidden = false;

@@ -122,6 +122,28 @@ def test_size_message_gives_three_copyable_replies(panel):
     assert panel.page.evaluate("navigator.clipboard.readText()") == data["replies"][0]["text"]
 
 
+def test_copying_a_reply_records_feedback_once(panel, base_url):
+    import httpx
+    from playwright.sync_api import expect
+
+    before = httpx.get(f"{base_url}/v1/feedback/stats").json()
+    data = panel.send("能便宜点吗").json()
+    second = data["replies"][1]
+    with panel.page.expect_request(lambda request: request.url.endswith("/v1/feedback")) as sent:
+        panel.by("copy").nth(1).click()
+    event = json.loads(sent.value.post_data)["events"][0]
+    assert event == {"action": "copied", "message": data["message"], "template_id": second["template_id"],
+                     "suggestion_id": data["suggestion_id"], "rank": 2, "scenario": second["scenario"],
+                     "score": second["score"], "confidence": second["confidence"], "platform": "taobao"}
+    expect(panel.by("copy").nth(1)).to_have_text("已复制", timeout=5_000)
+    panel.by("copy").nth(1).click()  # the same suggestion copied again is the same use
+    expect(panel.by("copy").nth(1)).to_have_text("已复制", timeout=5_000)
+    panel.page.wait_for_timeout(300)
+    after = httpx.get(f"{base_url}/v1/feedback/stats").json()
+    assert after["events"] == before["events"] + 1
+    assert after["by_template"][second["template_id"]]["as_is"] >= 1
+
+
 def test_the_platform_menu_and_scenario_names_come_from_the_server(panel):
     from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS
 
