@@ -104,7 +104,7 @@
 
   // What the agent did with a suggestion goes to /v1/feedback (kefu stats reads it). Fire and forget:
   // a feedback store that is down must never get in the way of copying a reply.
-  function recordFeedback(answer, reply, rank, action) {
+  function recordFeedback(answer, reply, rank, action, sentText) {
     const headers = authHeaders();
     headers["Content-Type"] = "application/json";
     const event = {
@@ -118,6 +118,7 @@
     if (typeof reply.score === "number" && Number.isFinite(reply.score)) event.score = reply.score;
     if (typeof reply.confidence === "number") event.confidence = reply.confidence;
     if (answer.platform) event.platform = answer.platform;
+    if (sentText) event.sent_text = sentText;
     fetch("/v1/feedback", { method: "POST", headers, body: JSON.stringify({ events: [event] }) })
       .catch(() => {});
   }
@@ -147,6 +148,14 @@
     copy.type = "button";
     copy.dataset.testid = "copy";
     copy.setAttribute("aria-label", "复制第 " + rank + " 条回复");
+    if (!reply.holding) {
+      const edit = el("button", "copy edit", "改写");
+      edit.type = "button";
+      edit.dataset.testid = "edit";
+      edit.setAttribute("aria-label", "在发送前检查里改写第 " + rank + " 条回复");
+      edit.addEventListener("click", () => startEditing(answer, reply, rank));
+      head.append(edit);
+    }
     head.append(copy);
 
     const body = el("p", "reply-text");
@@ -453,6 +462,33 @@
     fastTimer = setTimeout(() => check(false), FAST_DELAY_MS);
     fullTimer = setTimeout(() => check(true), FULL_DELAY_MS);
   }
+
+  // "改写": the suggestion goes into the check box, where the agent edits it (checked as they type);
+  // copying it from there records "edited" with what the agent will send, or "copied" if unchanged.
+  let editing = null;
+
+  function startEditing(answer, reply, rank) {
+    editing = { answer, reply, rank };
+    draft.value = reply.text;
+    draft.focus();
+    scheduleChecks();
+  }
+
+  $("copy-draft").addEventListener("click", async () => {
+    const text = draft.value;
+    const button = $("copy-draft");
+    if (!text.trim()) return;
+    const ok = await copyText(text);
+    button.textContent = ok ? "已复制" : "复制失败";
+    if (!ok) showError("复制失败：浏览器不允许写剪贴板，请手动选中回复文字复制。");
+    if (ok && editing) {
+      const changed = text.trim() !== editing.reply.text.trim();
+      recordFeedback(editing.answer, editing.reply, editing.rank, changed ? "edited" : "copied",
+                     changed ? text : null);
+      editing = null;
+    }
+    setTimeout(() => { button.textContent = "复制这条回复"; }, 1800);
+  });
 
   draft.addEventListener("input", scheduleChecks);
   position.addEventListener("change", scheduleChecks);

@@ -144,6 +144,26 @@ def test_copying_a_reply_records_feedback_once(panel, base_url):
     assert after["by_template"][second["template_id"]]["as_is"] >= 1
 
 
+def test_a_suggestion_edited_in_the_check_box_is_recorded_with_what_is_sent(panel):
+    from playwright.sync_api import expect
+
+    data = panel.send("这件衣服170斤穿什么码").json()
+    first = data["replies"][0]
+    panel.by("edit").first.click()
+    draft = panel.by("draft")
+    expect(draft).to_have_value(first["text"])
+    draft.press("End")
+    draft.type("，有问题随时找我")
+    with panel.page.expect_request(lambda request: request.url.endswith("/v1/feedback")) as sent:
+        panel.by("copy-draft").click()
+    event = json.loads(sent.value.post_data)["events"][0]
+    assert event["action"] == "edited" and event["template_id"] == first["template_id"]
+    assert event["sent_text"] == first["text"] + "，有问题随时找我"
+    assert event["suggestion_id"] == data["suggestion_id"] and event["rank"] == 1
+    expect(panel.by("copy-draft")).to_have_text("已复制", timeout=5_000)
+    assert panel.page.evaluate("navigator.clipboard.readText()") == event["sent_text"]
+
+
 def test_the_platform_menu_and_scenario_names_come_from_the_server(panel):
     from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS
 
