@@ -17,7 +17,8 @@ if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}'
     pg_ctlcluster "$version" main start >&2
 fi
 port=$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')
-psql_admin() { su postgres -c "psql -p $port -v ON_ERROR_STOP=1 -qAtc \"$1\"" ; }
+# From /: the postgres user may not enter the working directory (psql would warn that it cannot).
+psql_admin() { (cd / && su postgres -c "psql -p $port -v ON_ERROR_STOP=1 -qAtc \"$1\"") ; }
 if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'kefu'")" != "1" ]; then
     psql_admin "CREATE ROLE kefu LOGIN PASSWORD 'kefu'" >&2
 fi
