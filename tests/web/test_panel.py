@@ -389,3 +389,31 @@ def expect_text(locator, pattern):
     from playwright.sync_api import expect
 
     expect(locator).to_have_text(pattern)
+
+
+def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
+    import httpx
+
+    marker = "能开增值税专票吗统计页"
+    events = [{"action": "edited", "message": "170穿什么码", "template_id": "size.recommend.height_weight",
+               "scenario": "size", "sent_text": "亲，170拍L码统计页"},
+              {"action": "ignored", "message": marker, "template_id": None, "scenario": "other"}]
+    assert httpx.post(f"{base_url}/v1/feedback", json={"events": events}).status_code == 201
+    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base_url}/")
+    page.locator('[data-testid="stats-link"]').click()
+    page.wait_for_url(f"{base_url}/stats")
+    summary = page.locator('[data-testid="stats-summary"]')
+    from playwright.sync_api import expect
+
+    expect(summary).to_contain_text("采纳率")
+    assert "size.recommend.height_weight" in page.locator('[data-testid="by-template"]').inner_text()
+    assert "尺码" in page.locator('[data-testid="by-scenario"]').inner_text()  # names from /v1/vocabulary
+    assert "亲，170拍L码统计页" in page.locator('[data-testid="edits"]').inner_text()
+    assert marker in page.locator('[data-testid="gaps"]').inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    context.close()
+    assert errors == []

@@ -1,4 +1,4 @@
-"""The side panel's page (GET /), outside the OpenAPI document."""
+"""The side panel's pages (GET / and GET /stats), outside the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ async def side_panel(request: Request) -> Response:
     if not index.is_file():
         raise ApiError(404, "not_found", "the side panel is not installed on this server; the API is at /docs")
     return FileResponse(index, media_type="text/html; charset=utf-8")
+
+
+@pages.api_route("/stats", methods=["GET", "HEAD"])
+async def stats_page(request: Request) -> Response:
+    """What agents did with the suggestions: the page reads GET /v1/feedback/stats with the panel's token."""
+    page: Path = request.app.state.web_dir / "stats.html"
+    if not page.is_file():
+        raise ApiError(404, "not_found", "the side panel is not installed on this server; the API is at /docs")
+    return FileResponse(page, media_type="text/html; charset=utf-8")
