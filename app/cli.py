@@ -27,6 +27,7 @@ EXAMPLES = {
           "kefu qc qianniu.txt --agents 小美,小王 --json",
     "import": "kefu import 快捷短语.xlsx --platforms taobao,tmall   |   kefu import phrases.csv --dry-run --json",
     "stats": "kefu stats --since 2026-11-01 --top 10   |   kefu stats --json",
+    "token": "kefu token add 小美 --shop shop-a --role agent   |   kefu token list   |   kefu token remove 小美",
 }
 
 
@@ -176,8 +177,26 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--since", type=_day, default=None, metavar="YYYY-MM-DD", help="from this day (UTC)")
     stats.add_argument("--until", type=_day, default=None, metavar="YYYY-MM-DD", help="before this day (UTC)")
     stats.add_argument("--top", type=_positive(int), default=20, metavar="N", help="rows of edits and gaps (default 20)")
+    stats.add_argument("--shop", default=None, help="the shop (default KEFU_SHOP)")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(run=_stats)
+
+    token = commands.add_parser(
+        "token", help="API tokens that belong to a shop and a role (agent or editor)",
+        description="Manage the tokens file (KEFU_TOKENS_FILE): each token acts for one shop (its feedback and "
+                    "figures) with a role: agent (replies, inspection, feedback) or editor (also the shop's "
+                    "figures). The file keeps SHA-256 digests only; `add` prints the token once. A running "
+                    "server sees changes at once.",
+        epilog=f"example: {EXAMPLES['token']}")
+    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    adding = actions.add_parser("add", help="make a token and print it (once)")
+    adding.add_argument("name", help="who holds it (unique): an agent's nickname, a plugin's name")
+    adding.add_argument("--shop", required=True, help="the shop it acts for")
+    adding.add_argument("--role", choices=("agent", "editor"), default="agent", help="agent (default) or editor")
+    actions.add_parser("list", help="the tokens' names, shops and roles (never the tokens)")
+    removing = actions.add_parser("remove", help="revoke a token")
+    removing.add_argument("name")
+    token.set_defaults(run=_token)
 
     serve = commands.add_parser("serve", help="run the HTTP API and the side panel (uvicorn)",
                                 epilog=f"example: {EXAMPLES['serve']}")
@@ -265,14 +284,34 @@ def _day(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2026-11-30") from None
 
 
+def _token(args: argparse.Namespace) -> int:
+    from app.tokens import TokenRegistry
+
+    settings = _settings()
+    if settings.tokens_file is None:
+        raise InputError("set KEFU_TOKENS_FILE to the tokens file (e.g. index/../tokens.yaml, outside the repository)")
+    registry = TokenRegistry(settings.tokens_file)
+    if args.action == "add":
+        made = registry.add(args.name, args.shop, args.role)
+        _progress(f"token for {args.name} ({args.role} of {args.shop}); it is shown only now:")
+        print(made)
+    elif args.action == "remove":
+        registry.remove(args.name)
+        _progress(f"removed the token of {args.name}")
+    else:
+        for principal in registry.principals():
+            print(f"{principal.name}\t{principal.shop}\t{principal.role}")
+    return 0
+
+
 def _stats(args: argparse.Namespace) -> int:
     from app.feedback import FeedbackStore, feedback_stats
 
     settings = _settings()
     store = FeedbackStore(settings.feedback_database)
+    shop = args.shop or settings.shop
     try:
-        figures = {"shop": settings.shop,
-                   **feedback_stats(store.read(settings.shop, since=args.since, until=args.until), top=args.top)}
+        figures = {"shop": shop, **feedback_stats(store.read(shop, since=args.since, until=args.until), top=args.top)}
     finally:
         store.close()
     if args.json:

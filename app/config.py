@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # (postgresql+psycopg://user:password@host/db). Builds never touch it.
     feedback_url: str = ""
     shop: str = Field(default="default", min_length=1, max_length=64)  # the shop feedback is recorded for
+    # Tokens that belong to a shop and a role (`kefu token add`); beside or instead of api_token.
+    tokens_file: Path | None = None
 
     @property
     def default_model_dir(self) -> Path:

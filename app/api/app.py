@@ -26,6 +26,7 @@ from app.api.routes import pages, probes, v1
 from app.api.routes.feedback import feedback
 from app.api.routes.qc import qc
 from app.config import Settings
+from app.tokens import TokenRegistry
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.tokens = TokenRegistry(settings.tokens_file) if settings.tokens_file else None
     app.state.loader = loader
     app.state.web_dir = web_dir or WEB_DIR
     install_error_handlers(app)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -15,6 +15,7 @@ from app.api.errors import ApiError
 from app.api.schemas import ErrorOut
 from app.config import Settings
 from app.service import KefuService
+from app.tokens import Principal, TokenRegistry
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
@@ -95,17 +96,48 @@ def carries_token(authorization: str | None, token: str) -> bool:
                                                               token.encode("utf-8"))
 
 
-def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> None:
-    token = current_settings(request).api_token
-    if not token:
-        return
-    if credentials is None:
+def principal_for(state: Any, authorization: str | None) -> Principal | None:
+    """Who a request with this Authorization header acts as; None when the server wants a token and this
+    header carries none it knows. Without KEFU_API_TOKEN and KEFU_TOKENS_FILE the server is open: every
+    request acts as an editor of KEFU_SHOP. KEFU_API_TOKEN is an editor of KEFU_SHOP; the tokens file's
+    tokens act for their own shop and role."""
+    settings: Settings = state.settings
+    tokens: TokenRegistry | None = getattr(state, "tokens", None)
+    if not settings.api_token and tokens is None:
+        return Principal("anonymous", settings.shop, "editor")
+    # Constant time, so a token cannot be guessed character by character from response times.
+    if settings.api_token and carries_token(authorization, settings.api_token):
+        return Principal("api_token", settings.shop, "editor")
+    scheme, _, value = (authorization or "").partition(" ")
+    if tokens is not None and scheme.lower() == "bearer" and value.strip():
+        return tokens.identify(value.strip().encode("latin-1", "replace").decode("utf-8", "replace"))
+    return None
+
+
+def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
+    principal = principal_for(request.app.state, request.headers.get("authorization"))
+    if principal is None and credentials is None:
         raise ApiError(401, "unauthorized", "this API needs the header `Authorization: Bearer <token>` "
-                                            "with the server's KEFU_API_TOKEN", headers={"WWW-Authenticate": "Bearer"})
-    # Constant time, so the token cannot be guessed character by character from response times.
-    if not carries_token(request.headers.get("authorization"), token):
+                                            "with the server's KEFU_API_TOKEN or a token from `kefu token add`",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if principal is None:
         raise ApiError(401, "unauthorized", "the bearer token is wrong",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(principal: Principal = Depends(authorize)) -> Principal:
+    """Who the request acts as (`authorize`, run once per request: FastAPI caches it)."""
+    return principal
+
+
+def editor(principal: Principal = Depends(current_principal)) -> Principal:
+    """Routes for a shop's editors (its figures, its library): an agent's token gets 403."""
+    if not principal.may("editor"):
+        raise ApiError(403, "forbidden", f"{principal.name}'s token is an agent's; this needs an editor's token "
+                                         f"of shop {principal.shop}")
+    return principal
 
 
 def current_settings(request: Request) -> Settings:

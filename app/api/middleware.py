@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.dependencies import carries_token
+from app.api.dependencies import principal_for
 from app.api.errors import error_response
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -63,9 +63,9 @@ class BodyLimit:
         headers = Headers(scope=scope)
         # The token before any body check: a caller without it learns nothing of how its body would fare;
         # the route answers 401 before it reads the body.
-        settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
-        token = getattr(settings, "api_token", None)
-        if token and scope.get("path", "").startswith("/v1/") and not carries_token(headers.get("authorization"), token):
+        state = getattr(scope.get("app"), "state", None)
+        if state is not None and scope.get("path", "").startswith("/v1/") \
+                and principal_for(state, headers.get("authorization")) is None:
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length", "")

@@ -394,10 +394,13 @@ def expect_text(locator, pattern):
 def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
     import httpx
 
+    # The live server's feedback store is shared with other tests: five of each put these rows on top.
     marker = "能开增值税专票吗统计页"
-    events = [{"action": "edited", "message": "170穿什么码", "template_id": "size.recommend.height_weight",
-               "scenario": "size", "sent_text": "亲，170拍L码统计页"},
-              {"action": "ignored", "message": marker, "template_id": None, "scenario": "other"}]
+    events = [{"action": "edited", "message": "170穿什么码", "template_id": "size.stats_page.only",
+               "scenario": "size", "sent_text": "亲，170拍L码统计页", "suggestion_id": f"stats-page-edit-{i}"}
+              for i in range(5)]
+    events += [{"action": "ignored", "message": marker, "template_id": None, "scenario": "other",
+                "suggestion_id": f"stats-page-gap-{i}"} for i in range(5)]
     assert httpx.post(f"{base_url}/v1/feedback", json={"events": events}).status_code == 201
     context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
     page = context.new_page()
@@ -410,7 +413,7 @@ def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
     from playwright.sync_api import expect
 
     expect(summary).to_contain_text("采纳率")
-    assert "size.recommend.height_weight" in page.locator('[data-testid="by-template"]').inner_text()
+    assert "size.stats_page.only" in page.locator('[data-testid="by-template"]').inner_text()
     assert "尺码" in page.locator('[data-testid="by-scenario"]').inner_text()  # names from /v1/vocabulary
     assert "亲，170拍L码统计页" in page.locator('[data-testid="edits"]').inner_text()
     assert marker in page.locator('[data-testid="gaps"]').inner_text()
