@@ -13,6 +13,7 @@ from app.config import Settings
 from app.corpus import PLATFORM_FACTS, Template, load_templates
 from app.errors import IndexStaleError, InputError
 from app.etiquette import Etiquette
+from app.feedback.prior import NO_PRIOR, AcceptancePrior
 from app.inspection import Inspection, ReplyInspector
 from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction
 from app.models.embedding import Embedder, load_embedder
@@ -199,15 +200,16 @@ class KefuService:
     def classify_many(self, messages: Sequence[str]) -> list[ScenarioPrediction]:
         return self._understand(messages).predictions
 
-    def reply(self, request: ReplyRequest) -> ReplyResult:
-        return self.reply_many([request])[0]
+    def reply(self, request: ReplyRequest, prior: AcceptancePrior = NO_PRIOR) -> ReplyResult:
+        return self.reply_many([request], prior)[0]
 
-    def reply_many(self, requests: Sequence[ReplyRequest]) -> list[ReplyResult]:
-        """Many messages at once: one batched encoding, same answers as one by one."""
-        return [review.result for review in self.review_many(requests, [None] * len(requests))]
+    def reply_many(self, requests: Sequence[ReplyRequest], prior: AcceptancePrior = NO_PRIOR) -> list[ReplyResult]:
+        """Many messages at once: one batched encoding, same answers as one by one. `prior`: the shop's
+        agents' acceptance of each template (app/feedback/prior.py), none by default."""
+        return [review.result for review in self.review_many(requests, [None] * len(requests), prior=prior)]
 
     def review_many(self, requests: Sequence[ReplyRequest], agent_replies: Sequence[str | None],
-                    positions: Sequence[str] | None = None) -> list[Review]:
+                    positions: Sequence[str] | None = None, *, prior: AcceptancePrior = NO_PRIOR) -> list[Review]:
         """Suggestions for every message and inspection of the agent's reply where there is one.
 
         What `reply_many` and `inspect_many` give one after the other, with each message encoded
@@ -230,7 +232,7 @@ class KefuService:
         understood = self._understand([request.message for request in requests], [item.reply for item in inspected],
                                       requests)
         results = [
-            self._reply(request, text, vector[None, :], prediction, reading)
+            self._reply(request, text, vector[None, :], prediction, reading, prior)
             for request, text, vector, prediction, reading in zip(requests, understood.texts, understood.vectors,
                                                                    understood.predictions, understood.readings)
         ]
@@ -315,7 +317,7 @@ class KefuService:
         ]
 
     def rank(self, request: ReplyRequest, text: str, vector: np.ndarray, prediction: ScenarioPrediction,
-             reading: _Reading | None = None) -> Ranked:
+             reading: _Reading | None = None, prior: AcceptancePrior = NO_PRIOR) -> Ranked:
         """The candidates for a prepared message, best first, with the reranker's evidence."""
         retriever = self.retriever
         templates = retriever.templates
@@ -329,7 +331,7 @@ class KefuService:
                 np.repeat(vector, len(found.indices), axis=0), retriever.replies.vectors[found.indices])
         features = candidate_features(templates, found, CandidateSignals(scores.dense, scores.reply_dense, scores.bm25,
                                                                          relevance), prediction, context)
-        probability = self.reranker.probability(features)
+        probability = prior.adjust([templates[i].id for i in found.indices], self.reranker.probability(features))
         order = np.argsort(-probability, kind="stable")
         return Ranked(context, reading.lexical, scores, found.indices[order], probability[order], features[order])
 
@@ -357,9 +359,9 @@ class KefuService:
         return values
 
     def _reply(self, request: ReplyRequest, text: str, vector: np.ndarray, prediction: ScenarioPrediction,
-               reading: _Reading) -> ReplyResult:
+               reading: _Reading, prior: AcceptancePrior = NO_PRIOR) -> ReplyResult:
         retriever = self.retriever
-        ranked = self.rank(request, text, vector, prediction, reading)
+        ranked = self.rank(request, text, vector, prediction, reading, prior)
         context = ranked.context
         support = tuple(retriever.passage_hits(ranked.lexical, vector, SUPPORT_PASSAGES))
         abstention = self._abstention(ranked)

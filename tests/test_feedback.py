@@ -9,6 +9,7 @@ import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -167,3 +168,54 @@ def test_kefu_stats_prints_what_the_database_holds(tmp_path, fake_index):
     assert "acceptance 50.0%" in shown.stdout and "能开专票吗" in shown.stdout
     assert json.loads(as_json.stdout)["suggestions_used"] == 1
     assert run_kefu("stats", "--since", "yesterday").returncode == 2
+
+
+def test_the_acceptance_prior_moves_only_templates_with_enough_evidence():
+    from app.feedback import AcceptancePrior
+
+    passed_over = [event("ignored", template_id="a") for _ in range(30)]
+    kept = [event("copied", template_id="b") for _ in range(30)]
+    few = [event("ignored", template_id="c") for _ in range(5)]
+    prior = AcceptancePrior.fit([*passed_over, *kept, *few])
+    assert prior.shifts["a"] < -1 < 1 < prior.shifts["b"] and "c" not in prior.shifts
+    adjusted = prior.adjust(["a", "b", "c", "unknown"], np.array([0.6, 0.4, 0.5, 0.5]))
+    assert adjusted[0] < 0.6 and adjusted[1] > 0.4 and adjusted[2] == 0.5 and adjusted[3] == 0.5
+    assert AcceptancePrior.fit([]).adjust(["a"], np.array([0.3]))[0] == 0.3
+
+
+def test_the_store_counts_acceptance_per_template(database_url):
+    store = FeedbackStore(database_url)
+    try:
+        store.record([event("copied", template_id="a"), event("edited", template_id="a", sent_text="x"),
+                      event("ignored", template_id="a"), event("ignored", template_id="b"),
+                      event("ignored", template_id=None), event("copied", template_id="a", shop="other")])
+        assert store.acceptance("default") == {"a": (3, 2), "b": (1, 0)}
+    finally:
+        store.close()
+
+
+def test_a_template_agents_keep_passing_over_sinks_in_the_shop_s_ranking(fake_service):
+    from app.feedback import AcceptancePrior
+    from app.replies import ReplyRequest
+
+    request = ReplyRequest("这件衣服170穿什么码", top_k=3)
+    plain = fake_service.reply(request)
+    top = plain.replies[0].template_id
+    prior = AcceptancePrior.fit([event("ignored", template_id=top) for _ in range(60)])
+    ranked = fake_service.reply(request, prior)
+    assert ranked.replies[0].template_id != top or ranked.replies[0].confidence < plain.replies[0].confidence
+    assert fake_service.reply(request).as_dict() == plain.as_dict()  # no prior, no change
+
+
+def test_the_api_ranks_with_the_token_s_shop_feedback(feedback_client, monkeypatch):
+    from app.api.routes import feedback as routes
+
+    monkeypatch.setattr(routes, "PRIOR_SECONDS", 0.0)
+    message = {"message": "这件衣服170穿什么码"}
+    before = feedback_client.post("/v1/reply", json=message).json()
+    top = before["replies"][0]
+    ignored = [{"action": "ignored", "message": message["message"], "template_id": top["template_id"]}] * 60
+    assert feedback_client.post("/v1/feedback", json={"events": ignored}).status_code == 201
+    after = feedback_client.post("/v1/reply", json=message).json()
+    moved = after["replies"][0]
+    assert moved["template_id"] != top["template_id"] or moved["confidence"] < top["confidence"]

@@ -21,8 +21,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     create_engine,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -32,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from app.errors import FeedbackStoreError
-from app.feedback.events import FeedbackEvent
+from app.feedback.events import ACCEPTED, FeedbackEvent
 
 metadata = MetaData()
 schema = Table("kefu_schema", metadata, Column("version", Integer, nullable=False))
@@ -143,6 +145,14 @@ class FeedbackStore:
                     suggestion_id=row["suggestion_id"], scenario=row["scenario"], rank=row["rank"],
                     score=row["score"], confidence=row["confidence"], sent_text=row["sent_text"], agent=row["agent"],
                     platform=row["platform"], at=at if at is None or at.tzinfo else at.replace(tzinfo=UTC))
+
+    def acceptance(self, shop: str) -> dict[str, tuple[int, int]]:
+        """(shown, accepted) per template of the shop, counted by the database."""
+        used = func.sum(case((events.c.action.in_(ACCEPTED), 1), else_=0))
+        query = (select(events.c.template_id, func.count(), used).where(events.c.shop == shop)
+                 .where(events.c.template_id.is_not(None)).group_by(events.c.template_id))
+        with self.engine.connect() as connection:
+            return {row[0]: (int(row[1]), int(row[2] or 0)) for row in connection.execute(query)}
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -317,7 +317,7 @@ class Failing:
     def __getattr__(self, name):
         return getattr(self._service, name)
 
-    def reply(self, request):
+    def reply(self, request, prior=None):
         raise self._error
 
 

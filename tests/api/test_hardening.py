@@ -173,7 +173,7 @@ def test_requests_beyond_the_in_flight_limit_get_503_with_retry_after_at_once(ma
         def __getattr__(self, name):
             return getattr(fake_service, name)
 
-        def reply(self, request):
+        def reply(self, request, prior=None):
             entered.set()
             release.wait(10)
             return fake_service.reply(request)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -18,12 +20,50 @@ from app.api.dependencies import (
 from app.api.responses import JSONResponse
 from app.api.schemas import FeedbackIn, FeedbackOut, FeedbackStatsOut
 from app.config import Settings
-from app.feedback import FeedbackEvent, FeedbackStore, feedback_stats
+from app.errors import KefuError
+from app.feedback import NO_PRIOR, AcceptancePrior, FeedbackEvent, FeedbackStore, feedback_stats
 from app.tokens import Principal
 
+log = logging.getLogger(__name__)
 feedback = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(authorize)],
                      responses=ERROR_RESPONSES, tags=["feedback"])
 _opening = threading.Lock()
+PRIOR_SECONDS = 30.0  # how long a shop's acceptance prior is used before it is counted again
+
+
+class PriorCache:
+    """Each shop's acceptance prior, counted by the database at most every PRIOR_SECONDS. A feedback
+    store that cannot be read gives no prior: replies never fail for want of feedback."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._priors: dict[str, tuple[float, AcceptancePrior]] = {}
+
+    def get(self, request: Request, shop: str) -> AcceptancePrior:
+        now = time.monotonic()
+        found = self._priors.get(shop)
+        if found is not None and now - found[0] < PRIOR_SECONDS:
+            return found[1]
+        with self._lock:
+            found = self._priors.get(shop)
+            if found is not None and now - found[0] < PRIOR_SECONDS:
+                return found[1]
+            try:
+                prior = AcceptancePrior.from_counts(feedback_store(request, current_settings(request)).acceptance(shop))
+            except KefuError:
+                log.warning("no acceptance prior for shop %s: the feedback store cannot be read", shop)
+                prior = NO_PRIOR
+            self._priors[shop] = (now, prior)
+            return prior
+
+
+def acceptance_prior(request: Request, principal: Principal = Depends(current_principal)) -> AcceptancePrior:
+    cache = getattr(request.app.state, "priors", None)
+    if cache is None:
+        with _opening:
+            cache = getattr(request.app.state, "priors", None) or PriorCache()
+            request.app.state.priors = cache
+    return cache.get(request, principal.shop)
 
 
 def feedback_store(request: Request, settings: Settings = Depends(current_settings)) -> FeedbackStore:

@@ -19,6 +19,7 @@ from app.api.dependencies import (
     ready_service,
 )
 from app.api.responses import JSONResponse
+from app.api.routes.feedback import acceptance_prior
 from app.api.schemas import (
     ClassifyIn,
     EvaluateIn,
@@ -36,6 +37,7 @@ from app.api.schemas import (
 from app.config import Settings
 from app.evaluation.cases import parse_records
 from app.evaluation.runner import evaluate
+from app.feedback.prior import AcceptancePrior
 from app.replies import InspectionRequest
 from app.service import KefuService
 from app.vocabulary import PLATFORM_NAMES_ZH, PLATFORMS, SCENARIO_NAMES_ZH, SCENARIOS
@@ -50,11 +52,13 @@ v1 = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(au
 # the event loop that answers /healthz and /readyz.
 @v1.post("/reply", response_model=ReplyOut, tags=["replies"], summary="Suggested replies for a buyer message")
 def reply(body: ReplyIn, service: KefuService = Depends(ready_service),
-          settings: Settings = Depends(current_settings)) -> Response:
+          settings: Settings = Depends(current_settings),
+          prior: AcceptancePrior = Depends(acceptance_prior)) -> Response:
     """The buyer's scenario and the best template replies, etiquette applied; the same JSON as
-    `kefu reply --json`."""
+    `kefu reply --json`, ranked with the token's shop's acceptance of each template once agents'
+    feedback says enough (app/feedback/prior.py)."""
     check_length("message", body.message, settings.max_message_chars)
-    result = service.reply(body.to_request(settings.default_platform))
+    result = service.reply(body.to_request(settings.default_platform), prior)
     # An id per answer, so that feedback on its suggestions can say which answer they were in.
     return JSONResponse({"suggestion_id": uuid.uuid4().hex, **result.as_dict()})
 

@@ -1,0 +1,64 @@
+"""Replay recorded feedback: does the acceptance prior put the suggestion agents used first more often?
+
+    .venv/bin/python scripts/replay_feedback.py --split 2026-11-20 [--shop default]
+
+The prior is fitted on the shop's events before the split day (UTC); every later event where an agent
+used a suggestion (copied, sent or edited) is replayed: the same message through kefu without and
+with the prior, and the used template's place among three suggestions is compared. Prints the share
+at first place and within three, both ways. Needs recorded feedback (KEFU_FEEDBACK_URL) and an index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", required=True, help="the first day (YYYY-MM-DD, UTC) measured; earlier days fit")
+    parser.add_argument("--shop", default=None, help="the shop (default KEFU_SHOP)")
+    args = parser.parse_args()
+
+    from app.config import Settings
+    from app.feedback import AcceptancePrior, FeedbackStore
+    from app.feedback.events import ACCEPTED
+    from app.replies import ReplyRequest
+    from app.service import KefuService
+
+    settings = Settings()
+    shop = args.shop or settings.shop
+    split = datetime.strptime(args.split, "%Y-%m-%d").replace(tzinfo=UTC)
+    store = FeedbackStore(settings.feedback_database)
+    earlier = list(store.read(shop, until=split))
+    later = [e for e in store.read(shop, since=split) if e.action in ACCEPTED and e.template_id]
+    store.close()
+    if not earlier or not later:
+        print(f"shop {shop}: {len(earlier)} events before {args.split}, {len(later)} used suggestions from it on; "
+              "nothing to replay")
+        return 1
+    prior = AcceptancePrior.fit(earlier)
+    service = KefuService.load(settings)
+    places = {"without": [], "with": []}
+    for event in later:
+        request = ReplyRequest(event.message, platform=event.platform or settings.default_platform, top_k=3)
+        for name, used in (("without", None), ("with", prior)):
+            result = service.reply(request) if used is None else service.reply(request, used)
+            ids = [reply.template_id for reply in result.replies if not reply.holding]
+            places[name].append(ids.index(event.template_id) + 1 if event.template_id in ids else None)
+    print(f"shop {shop}: prior from {len(earlier)} events ({len(prior.shifts)} templates moved); "
+          f"{len(later)} used suggestions replayed")
+    for name, found in places.items():
+        first = sum(place == 1 for place in found) / len(found)
+        three = sum(place is not None for place in found) / len(found)
+        print(f"  {name:7} prior: used template first {first:.1%}, within three {three:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
