@@ -23,7 +23,7 @@ from app.api.middleware import MAX_BODY_BYTES, BodyLimit, InFlightLimit, Securit
 from app.api.openapi import offline_docs, token_optional_in_openapi
 from app.api.responses import JSONResponse
 from app.api.routes import pages, probes, v1
-from app.api.routes.feedback import feedback
+from app.api.routes.feedback import PriorCache, feedback
 from app.api.routes.qc import qc
 from app.config import Settings
 from app.tokens import TokenRegistry
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     )
     app.state.settings = settings
     app.state.tokens = TokenRegistry(settings.tokens_file) if settings.tokens_file else None
+    app.state.priors = PriorCache()
     app.state.loader = loader
     app.state.web_dir = web_dir or WEB_DIR
     install_error_handlers(app)

@@ -115,7 +115,9 @@ def principal_for(state: Any, authorization: str | None) -> Principal | None:
 
 
 def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
-    principal = principal_for(request.app.state, request.headers.get("authorization"))
+    # BodyLimit identified the caller already (it must, before it reads the body): not twice per request.
+    principal = request.scope.get("state", {}).get("principal") or \
+        principal_for(request.app.state, request.headers.get("authorization"))
     if principal is None and credentials is None:
         raise ApiError(401, "unauthorized", "this API needs the header `Authorization: Bearer <token>` "
                                             "with the server's KEFU_API_TOKEN or a token from `kefu token add`",
@@ -123,7 +125,6 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
     if principal is None:
         raise ApiError(401, "unauthorized", "the bearer token is wrong",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    request.state.principal = principal
     return principal
 
 

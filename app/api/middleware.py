@@ -64,10 +64,12 @@ class BodyLimit:
         # The token before any body check: a caller without it learns nothing of how its body would fare;
         # the route answers 401 before it reads the body.
         state = getattr(scope.get("app"), "state", None)
-        if state is not None and scope.get("path", "").startswith("/v1/") \
-                and principal_for(state, headers.get("authorization")) is None:
-            await self.app(scope, receive, send)
-            return
+        if state is not None and scope.get("path", "").startswith("/v1/"):
+            principal = principal_for(state, headers.get("authorization"))
+            if principal is None:
+                await self.app(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal  # `authorize` takes it from here
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)

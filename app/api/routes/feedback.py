@@ -58,12 +58,7 @@ class PriorCache:
 
 
 def acceptance_prior(request: Request, principal: Principal = Depends(current_principal)) -> AcceptancePrior:
-    cache = getattr(request.app.state, "priors", None)
-    if cache is None:
-        with _opening:
-            cache = getattr(request.app.state, "priors", None) or PriorCache()
-            request.app.state.priors = cache
-    return cache.get(request, principal.shop)
+    return request.app.state.priors.get(request, principal.shop)
 
 
 def feedback_store(request: Request, settings: Settings = Depends(current_settings)) -> FeedbackStore:
@@ -88,11 +83,7 @@ def record(body: FeedbackIn, store: FeedbackStore = Depends(feedback_store),
         check_length("message", item.message, settings.max_message_chars)
         if item.sent_text is not None:
             check_length("sent_text", item.sent_text, settings.max_message_chars)
-        batch.append(FeedbackEvent(shop=principal.shop, action=item.action, message=item.message,
-                                   template_id=item.template_id, suggestion_id=item.suggestion_id,
-                                   scenario=item.scenario, rank=item.rank, score=item.score,
-                                   confidence=item.confidence, sent_text=item.sent_text, agent=item.agent,
-                                   platform=item.platform))
+        batch.append(FeedbackEvent(shop=principal.shop, **item.model_dump()))
     return JSONResponse({"recorded": store.record(batch)}, status_code=201)
 
 
