@@ -644,8 +644,7 @@ def _qc(args: argparse.Namespace) -> int:
         nonlocal reported
         for bad in tally.skipped[reported:]:
             progress.clear()
-            _progress(_skipped_line({"line": bad.line, "reason": bad.reason,
-                                     **({} if bad.file is None else {"file": bad.file})}))
+            _progress(_skipped_line(bad.as_dict()))
         reported = len(tally.skipped)
         progress.show()
 

@@ -92,6 +92,12 @@ class BadLine:
     reason: str
     file: str | None = None  # the shard it is in, when a run reads several files
 
+    def as_dict(self) -> dict[str, object]:
+        found: dict[str, object] = {"line": self.line, "reason": self.reason}
+        if self.file is not None:
+            found["file"] = self.file
+        return found
+
 
 @dataclass(frozen=True)
 class Conversation:

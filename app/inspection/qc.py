@@ -496,8 +496,7 @@ class QcTally:
             "unattended": self.unattended,
             "cut": self.cut,
             "bad_lines": self.bad_lines,
-            "skipped": [{"line": bad.line, "reason": bad.reason, **({} if bad.file is None else {"file": bad.file})}
-                        for bad in self.skipped],
+            "skipped": [bad.as_dict() for bad in self.skipped],
             "overall": self.overall.figures(),
             "agents": {name: tally.figures() for name, tally in agents},
             "response_distribution": {"labels": list(DISTRIBUTION_LABELS), "edges_s": list(DISTRIBUTION_EDGES),
