@@ -162,9 +162,9 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
     bm25_top = float(signals.bm25_example.max(initial=0.0))
     # A message whose words are all stop words ("在？") has no lexical evidence either way: its share
     # reads as the best's (1) rather than as a miss (0), and the dense signals decide.
-    shares = signals.bm25_example / bm25_top if bm25_top > 0 else np.ones_like(signals.bm25_example)
+    shares = signals.bm25_example[idx] / bm25_top if bm25_top > 0 else np.ones(len(idx))
     rows = []
-    for rank, (i, d) in enumerate(zip(idx, dense)):
+    for rank, (i, d, share) in enumerate(zip(idx, dense, shares)):
         t = templates[i]
         applies = t.applies
         rows.append([
@@ -173,7 +173,7 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
             d,
             d - float(dense.max()),
             signals.dense_reply[i],
-            shares[i],
+            share,
             prediction.scores[t.scenario],
             1.0 if prediction.needs_human else 0.0,
             signals.relevance[i],
