@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.errors import InputError
+from app.inspection.conversations import BadLine
 from app.inspection.results import RULES
 from app.understanding.message import prepare_message
 from app.vocabulary import PLATFORMS, POSITIONS, SCENARIOS
@@ -42,17 +43,8 @@ class EvalCase:
     file: str | None = None  # the shard it came from, when a run reads several files
 
 
-@dataclass(frozen=True)
-class Skipped:
-    line: int
-    reason: str
-    file: str | None = None  # the shard it came from, when a run reads several files
-
-    def as_dict(self) -> dict[str, object]:
-        found: dict[str, object] = {"line": self.line, "reason": self.reason}
-        if self.file is not None:
-            found["file"] = self.file
-        return found
+# A line that was not read, and why: the same record for evaluation files as for chat logs.
+Skipped = BadLine
 
 
 @dataclass(frozen=True)
