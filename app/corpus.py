@@ -47,6 +47,7 @@ HANDBOOKS = "handbooks"
 HANDBOOK_PROFILES = "handbook_profiles.yaml"
 TEMPLATES = "templates.yaml"
 QUICK_PHRASES = "quick_phrases.yaml"  # the shop's own phrases, written by `kefu import` (app/phrases.py)
+LIBRARY_FILES = ((TEMPLATES, False), (QUICK_PHRASES, True))  # the library's files in order; True: imported
 TEAM_EXAMPLES = 5  # a team template comes with at least this many example questions; an imported phrase with one
 SCENARIO_BANK = "training/scenario_bank.jsonl"
 TONE_EXAMPLES = "training/reply_tone.jsonl"
@@ -163,7 +164,7 @@ def load_templates(corpus_dir: Path) -> tuple[Template, ...]:
     """The team's library (templates.yaml), then the shop's imported phrases (quick_phrases.yaml, optional)."""
     templates: list[Template] = []
     seen: set[str] = set()
-    for name, imported in ((TEMPLATES, False), (QUICK_PHRASES, True)):
+    for name, imported in LIBRARY_FILES:
         path = corpus_dir / name
         for position, entry in enumerate(library_entries(path, optional=imported), start=1):
             try:

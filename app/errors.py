@@ -8,6 +8,9 @@
     │   ├── IndexMissingError      index_missing no index built yet
     │   └── IndexStaleError        index_stale   the index no longer matches corpus/model/settings
     ├── FeedbackStoreError         feedback_unavailable  the feedback database cannot be opened or written
+    ├── NotFoundError              not_found     no such template (or shop) to read or change
+    ├── ConflictError              conflict      a template with that id exists already
+    ├── VersionConflict            version_conflict  the item changed since the editor read it
     ├── InputError                 invalid_input a buyer message or request is unusable
     └── OverloadedError            overloaded    too much work queued; retry after `retry_after` seconds
 
@@ -60,6 +63,24 @@ class IndexBusyError(IndexError_):
 
 class FeedbackStoreError(KefuError):
     code = "feedback_unavailable"
+
+
+class NotFoundError(KefuError):
+    code = "not_found"
+
+
+class ConflictError(KefuError):
+    code = "conflict"
+
+
+class VersionConflict(KefuError):
+    """An edit made against a version that is no longer current: someone else changed the item first."""
+
+    code = "version_conflict"
+
+    def __init__(self, message: str, current: int) -> None:
+        super().__init__(message, details=[{"current_version": current}])
+        self.current = current
 
 
 class InputError(KefuError):

@@ -184,6 +184,12 @@ class KefuService:
                    reranker or Reranker.load(settings.corpus_dir), MessageReader.load(settings.corpus_dir),
                    load_shop_profile(settings.corpus_dir))
 
+    def with_library(self, retriever: HybridRetriever, shop: ShopProfile) -> KefuService:
+        """The same models over another library and shop profile (a live edit, app/library/live.py): the
+        scenario classifier, tone and relevance models stay as the index's build fitted them."""
+        return KefuService(self.settings, retriever, self.classifier, self.composer, self.inspector, self.tone,
+                           self.relevance, self.reranker, self.reader, shop)
+
     def info(self) -> ServiceInfo:
         retriever = self.retriever
         return ServiceInfo(retriever.embedder.model_id, len(retriever.passages.rows), len(retriever.examples.rows),

@@ -669,23 +669,29 @@ def load_shop_profile(corpus_dir: Path) -> ShopProfile:
         raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CorpusError(f"cannot read the shop profile {path}: {exc}") from exc
+    return parse_shop_profile(raw, str(path))
+
+
+def parse_shop_profile(raw: Any, where: str) -> ShopProfile:
+    """A profile from its parsed YAML or JSON (None: a shop that has said nothing); CorpusError naming
+    `where` and every bad key otherwise."""
     if raw is None:
         return ShopProfile()
     if not isinstance(raw, dict):
-        raise CorpusError(f"{path} must be a mapping of sections ({', '.join(_ShopFileModel.model_fields)})")
+        raise CorpusError(f"{where} must be a mapping of sections ({', '.join(_ShopFileModel.model_fields)})")
     try:
         model = _ShopFileModel.model_validate(raw)
     except ValidationError as exc:
         problems = [(_key_path(err["loc"]), _problem(err)) for err in exc.errors()]
-        raise _invalid(path, problems) from exc
+        raise _invalid(where, problems) from exc
     problems = _inconsistencies(model)
     if problems:
-        raise _invalid(path, problems)
+        raise _invalid(where, problems)
     return _profile(model)
 
 
-def _invalid(path: Path, problems: list[tuple[str, str]]) -> CorpusError:
-    message = f"{path}: " + "; ".join(f"{key}: {problem}" for key, problem in problems)
+def _invalid(where: str, problems: list[tuple[str, str]]) -> CorpusError:
+    message = f"{where}: " + "; ".join(f"{key}: {problem}" for key, problem in problems)
     return CorpusError(message, details=[{"key": key, "problem": problem} for key, problem in problems])
 
 
@@ -888,5 +894,5 @@ def _size_row(row: dict[str, Any]) -> SizeRow:
 __all__ = [
     "SIZE_CHARTS", "Couriers", "Delivery", "Dispatch", "Exchange", "FreeShipping", "Gifts", "Invoice", "PostagePayer",
     "Presale", "PriceProtection", "ReturnPostage", "Returns", "ShopProfile", "SizeAdvice", "SizeChartName", "SizeRow",
-    "Span", "Warranty", "fact_placeholders", "load_shop_profile",
+    "Span", "Warranty", "fact_placeholders", "load_shop_profile", "parse_shop_profile",
 ]

@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from app.config import Settings
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+POSTGRES = os.environ.get("KEFU_TEST_POSTGRES_URL")  # .ci/run starts Debian's PostgreSQL and sets it
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
@@ -193,3 +195,25 @@ def wait_ready(url: str, thread: threading.Thread, timeout: float = 60.0) -> Non
             last = str(exc)
         time.sleep(0.1)
     raise RuntimeError(f"{url}/readyz did not answer 200 within {timeout:.0f}s (last: {last})")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh shop database: SQLite in the test's folder, and the real PostgreSQL when .ci/run runs one."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+        return
+    if not POSTGRES:
+        pytest.skip("KEFU_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    # A schema of its own per test, so tests neither see nor break each other's tables.
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {name}"))
+    separator = "&" if "?" in POSTGRES else "?"
+    yield f"{POSTGRES}{separator}options=-csearch_path%3D{name}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
+    admin.dispose()

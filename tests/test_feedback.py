@@ -6,38 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from app.errors import FeedbackStoreError
 from app.feedback import SCHEMA_VERSION, FeedbackEvent, FeedbackStore, feedback_stats
 from tests.test_cli import run_kefu
-
-POSTGRES = os.environ.get("KEFU_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-        return
-    if not POSTGRES:
-        pytest.skip("KEFU_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL and sets it)")
-    # A schema of its own per test, so tests neither see nor break each other's tables.
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {name}"))
-    separator = "&" if "?" in POSTGRES else "?"
-    yield f"{POSTGRES}{separator}options=-csearch_path%3D{name}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    admin.dispose()
 
 
 def event(action, template_id="size.recommend.height_weight", message="170穿什么码", **fields):

@@ -18,12 +18,13 @@ from starlette.middleware import Middleware
 
 from app import __version__
 from app.api.errors import CatchUnexpected, install_error_handlers
-from app.api.lifecycle import ServiceFactory, ServiceLoader, load_service
+from app.api.lifecycle import Database, LibrarySync, ServiceFactory, ServiceLoader, load_service
 from app.api.middleware import MAX_BODY_BYTES, BodyLimit, InFlightLimit, SecurityHeaders
 from app.api.openapi import offline_docs, token_optional_in_openapi
 from app.api.responses import JSONResponse
 from app.api.routes import pages, probes, v1
 from app.api.routes.feedback import PriorCache, feedback
+from app.api.routes.library import library, me
 from app.api.routes.qc import qc
 from app.config import Settings
 from app.tokens import TokenRegistry
@@ -40,20 +41,22 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     """
     if settings is None:
         settings = Settings()
+    database = Database(settings.feedback_database)
     loader = ServiceLoader(settings, service_factory or load_service)
+    sync = LibrarySync(settings, loader, database)
+    loader.prepare = sync.prepare
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader.start()
         yield
-        store = getattr(app.state, "feedback", None)
-        if store is not None:
-            store.close()
+        sync.stop()
+        database.close()
 
     middleware = [
         # CORS outermost, so browsers can read every answer, errors and 413s included.
-        *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                      allow_headers=["Authorization", "Content-Type"])] if settings.cors_origins else []),
+        *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
+                      allow_headers=["Authorization", "Content-Type", "If-Match"], expose_headers=["ETag"])] if settings.cors_origins else []),
         Middleware(SecurityHeaders),
         Middleware(CatchUnexpected),
         Middleware(BodyLimit, limit=MAX_BODY_BYTES),
@@ -76,11 +79,15 @@ def create_app(settings: Settings | None = None, *, service_factory: ServiceFact
     app.state.tokens = TokenRegistry(settings.tokens_file) if settings.tokens_file else None
     app.state.priors = PriorCache()
     app.state.loader = loader
+    app.state.database = database
+    app.state.library = sync
     app.state.web_dir = web_dir or WEB_DIR
     install_error_handlers(app)
     app.include_router(v1)
     app.include_router(qc)
     app.include_router(feedback)
+    app.include_router(library)
+    app.include_router(me)
     app.include_router(probes)
     app.include_router(pages)
     if app.state.web_dir.is_dir():

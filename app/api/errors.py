@@ -26,6 +26,9 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "model": 503,
     "overloaded": 503,
     "feedback_unavailable": 503,
+    "not_found": 404,
+    "conflict": 409,
+    "version_conflict": 412,
 }
 
 # Starlette and FastAPI raise HTTPException with a status only; clients match on these codes.

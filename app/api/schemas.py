@@ -460,3 +460,69 @@ class ErrorOut(_Response):
     }}]})
 
     error: ErrorInfo
+
+
+class TemplateIn(_Request):
+    """A template as the library files hold it (corpus/templates.yaml's schema); checked as `kefu build`
+    checks an imported phrase: one example question is enough."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "logistics.ship_time.weekend", "scenario": "logistics", "topic": "logistics.ship_time",
+        "reply": "周末也正常发货，{dispatch.cutoff}前付款当天发出。", "examples": ["周末发货吗", "周六能发吗"],
+        "platforms": ["taobao", "tmall", "jd"], "source": "team"}]})
+
+    id: str = Field(max_length=200)
+    scenario: Scenario
+    topic: str = Field(max_length=200)
+    reply: str = Field(min_length=2, max_length=2000)
+    examples: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(min_length=1, max_length=50)
+    platforms: list[Platform] = Field(min_length=1)
+    source: Any = Field("team", description='"team", {"doc", "heading"} of a handbook, or an imported phrase\'s '
+                                            '{"imported", "line", "group"}')
+    applies: dict[str, list[str]] = Field(default_factory=dict, description="stages, moods, categories, needs, asks")
+    pitch: bool = False
+
+    def entry(self) -> dict[str, Any]:
+        return self.model_dump(exclude_defaults=False)
+
+
+class TemplateOut(BaseModel):
+    template: dict[str, Any] = Field(description="the template as the library holds it")
+    version: int = Field(description="0 as built; each change adds one. Send it back as If-Match: the ETag")
+    origin: Literal["built", "edited", "created"]
+
+
+class TemplateListOut(BaseModel):
+    shop: str
+    revision: int = Field(description="the library's revision in the shop database")
+    served_revision: int = Field(description="the revision replies come from now; equal within seconds of an edit")
+    templates: list[TemplateOut]
+
+
+class ProfileOut(BaseModel):
+    profile: dict[str, Any] = Field(description="the shop profile (corpus/shop.yaml's schema)")
+    version: int
+    origin: Literal["built", "edited"]
+
+
+class ChangeOut(BaseModel):
+    revision: int
+    at: str
+    actor: str
+    kind: Literal["template", "profile"]
+    id: str
+    action: Literal["create", "update", "delete"]
+    version: int
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditOut(BaseModel):
+    shop: str
+    changes: list[ChangeOut]
+
+
+class PrincipalOut(BaseModel):
+    name: str
+    shop: str
+    role: Literal["agent", "editor"]

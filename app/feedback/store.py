@@ -1,5 +1,5 @@
-"""FeedbackStore: feedback events in SQLite (the default, one process) or PostgreSQL (replicas), through
-SQLAlchemy Core. The schema is versioned: `kefu_schema` holds the version, MIGRATIONS bring an older
+"""FeedbackStore: the shop database, feedback events and the library's live edits, in SQLite (the default,
+one process) or PostgreSQL (replicas), through SQLAlchemy Core (the edits' queries are app/library/store.py). The schema is versioned: `kefu_schema` holds the version, MIGRATIONS bring an older
 database up to SCHEMA_VERSION in one transaction at open, and a database newer than this kefu is
 refused rather than written with the wrong columns.
 """
@@ -59,12 +59,45 @@ events = Table(
 )
 
 
+# The library as editors changed it at run time (app/library/): one row per template or profile they
+# touched, its current body (None once deleted) and version, and every change kept in the audit log.
+library_items = Table(
+    "library_items", metadata,
+    Column("shop", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # "template" or "profile"
+    Column("item_id", String(200), primary_key=True),  # the template id; "shop" for the profile
+    Column("version", Integer, nullable=False),
+    Column("body", Text),  # JSON; None: deleted
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+)
+library_audit = Table(
+    "library_audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # also the shop library's revision
+    Column("shop", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("item_id", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # create, update, delete
+    Column("version", Integer, nullable=False),  # the item's version after the change
+    Column("before", Text),  # JSON bodies; None where there was or is none
+    Column("after", Text),
+    Index("library_audit_by_shop", "shop", "id"),
+)
+
+
 def _create_v1(connection: Connection) -> None:
     events.create(connection)
 
 
+def _create_v2(connection: Connection) -> None:
+    library_items.create(connection)
+    library_audit.create(connection)
+
+
 # version -> the step that brings version - 1 to it. Append; never edit a released step.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _create_v2}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -172,4 +205,4 @@ def _safe(url: str) -> str:
         return "(unparsable URL)"
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "FeedbackStore", "events", "metadata"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "FeedbackStore", "events", "library_audit", "library_items", "metadata"]

@@ -127,6 +127,14 @@ class HybridRetriever:
         owners = [row["template_id"] for row in self.examples.rows]
         self._example_starts = np.array([owners.index(template_id) for template_id in ids])
 
+    def with_templates(self, templates: Sequence[Template], examples: Collection, replies: Collection) -> HybridRetriever:
+        """The same retriever (handbook passages, tokenizer, encoder, fusion) over another library: what a
+        live edit of the templates serves (app/library/live.py)."""
+        return HybridRetriever(self.tokenizer, self.embedder, {PASSAGES: self.passages, EXAMPLES: examples,
+                                                               REPLIES: replies}, templates,
+                               query_prefix=self._query_prefix, passage_prefix=self._passage_prefix,
+                               fusion=self._fusion)
+
     def encode_together(self, queries: Sequence[str], passages: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for normalized buyer messages (as queries) and reply texts (as the index embeds
         replies), in one encoder call: a request's texts travel to the encoder together."""

@@ -27,7 +27,6 @@ from app.tokens import Principal
 log = logging.getLogger(__name__)
 feedback = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(authorize)],
                      responses=ERROR_RESPONSES, tags=["feedback"])
-_opening = threading.Lock()
 PRIOR_SECONDS = 30.0  # how long a shop's acceptance prior is used before it is counted again
 
 
@@ -49,7 +48,7 @@ class PriorCache:
             if found is not None and now - found[0] < PRIOR_SECONDS:
                 return found[1]
             try:
-                prior = AcceptancePrior.from_counts(feedback_store(request, current_settings(request)).acceptance(shop))
+                prior = AcceptancePrior.from_counts(feedback_store(request).acceptance(shop))
             except KefuError:
                 log.warning("no acceptance prior for shop %s: the feedback store cannot be read", shop)
                 prior = NO_PRIOR
@@ -61,16 +60,10 @@ def acceptance_prior(request: Request, principal: Principal = Depends(current_pr
     return request.app.state.priors.get(request, principal.shop)
 
 
-def feedback_store(request: Request, settings: Settings = Depends(current_settings)) -> FeedbackStore:
-    """The app's store, opened (and migrated) on first use: a database that is down makes /v1/feedback
-    answer 503 feedback_unavailable, never the replies."""
-    store = getattr(request.app.state, "feedback", None)
-    if store is None:
-        with _opening:
-            store = getattr(request.app.state, "feedback", None)
-            if store is None:
-                store = request.app.state.feedback = FeedbackStore(settings.feedback_database)
-    return store
+def feedback_store(request: Request) -> FeedbackStore:
+    """The app's shop database, opened (and migrated) on first use: a database that is down makes
+    /v1/feedback answer 503 feedback_unavailable, never the replies."""
+    return request.app.state.database.get()
 
 
 @feedback.post("/feedback", response_model=FeedbackOut, status_code=201, summary="Record what agents did with suggestions")
