@@ -420,3 +420,54 @@ def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
     assert errors == []
+
+
+def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, base_url):
+    """The editor page against the live server: a new template, an edit refused when someone else changed it
+    first (If-Match), and the edited reply served by /v1/reply within seconds."""
+    import time
+
+    import httpx
+    from playwright.sync_api import expect
+
+    template_id = "other.editor_page.only"
+    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base_url}/")
+    page.locator('[data-testid="library-link"]').click()
+    page.wait_for_url(f"{base_url}/library")
+    expect(page.locator('[data-testid="library-status"]')).to_contain_text("条话术")
+    page.fill('[data-testid="field-id"]', template_id)
+    page.select_option('[data-testid="field-scenario"]', "other")
+    page.fill('[data-testid="field-topic"]', "other.editor_page")
+    page.fill('[data-testid="field-reply"]', "编辑页新建的话术：我们的直播间每晚八点开播。")
+    page.fill('[data-testid="field-examples"]', "你们直播间几点开播编辑页\n晚上有直播吗编辑页")
+    page.click('[data-testid="save"]')
+    expect(page.locator('[data-testid="editor"] h2, #editor-title')).to_contain_text(template_id)
+    # Someone else changes it meanwhile: the page's save is refused and it loads their version.
+    url = f"{base_url}/v1/shops/default/templates/{template_id}"
+    current = httpx.get(url)
+    other = current.json()["template"] | {"reply": "另一位编辑改的：直播间每晚七点开播。"}
+    assert httpx.put(url, json=other, headers={"If-Match": current.headers["etag"]}).status_code == 200
+    page.fill('[data-testid="field-reply"]', "这次修改会被拒绝。")
+    page.click('[data-testid="save"]')
+    expect(page.locator('[data-testid="library-error"]')).to_contain_text("刚被别人改过")
+    expect(page.locator('[data-testid="field-reply"]')).to_have_value("另一位编辑改的：直播间每晚七点开播。")
+    page.fill('[data-testid="field-reply"]', "编辑页改过的话术：直播间每晚九点开播。")
+    page.click('[data-testid="save"]')
+    expect(page.locator('[data-testid="library-status"]')).to_contain_text("已保存")
+    deadline = time.monotonic() + 10
+    while True:
+        replies = httpx.post(f"{base_url}/v1/reply", json={"message": "你们直播间几点开播编辑页", "top_k": 5}).json()
+        if any("每晚九点开播" in reply["text"] for reply in replies["replies"]):
+            break
+        assert time.monotonic() < deadline, "the edited template was not served within 10 s"
+        time.sleep(0.1)
+    page.click('[data-testid="remove"]')
+    expect(page.locator('[data-testid="library-status"]')).to_contain_text("已删除")
+    assert httpx.get(url).status_code == 404
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    context.close()
+    assert errors == []
