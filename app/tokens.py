@@ -39,9 +39,13 @@ class Principal:
     name: str
     shop: str
     role: Role
+    any_shop: bool = False  # the server's own token (or an open server): acts for any shop it names
 
     def may(self, role: Role) -> bool:
         return self.role == "editor" or role == "agent"
+
+    def acts_for(self, shop: str) -> bool:
+        return self.any_shop or shop == self.shop
 
 
 @dataclass(frozen=True)

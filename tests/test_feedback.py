@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.errors import FeedbackStoreError
 from app.feedback import SCHEMA_VERSION, FeedbackEvent, FeedbackStore, feedback_stats
+from tests.api import running
 from tests.test_cli import run_kefu
 
 
@@ -93,7 +93,7 @@ def feedback_client(fake_index, fake_service, database_url):
     from app.api import create_app
 
     settings = fake_index.model_copy(update={"feedback_url": database_url})
-    with TestClient(create_app(settings, service_factory=lambda s: fake_service)) as client:
+    with running(create_app(settings, service_factory=lambda s: fake_service)) as client:  # once loaded
         yield client
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Depends, Request, Response, Security
+from fastapi import Depends, Query, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -22,6 +22,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "body not valid UTF-8",
         401: "missing or wrong bearer token (only when KEFU_API_TOKEN is set)",
+        403: "a shop's token naming another shop (`?shop=`), or an agent's token where an editor's is needed",
+        404: "this server has no such shop (`?shop=`, or the token's shop)",
         413: "body over 1 MB",
         415: "body not sent as UTF-8 JSON",
         422: "invalid request: bad JSON, a field out of range, an empty or too long message",
@@ -104,10 +106,10 @@ def principal_for(state: Any, authorization: str | None) -> Principal | None:
     settings: Settings = state.settings
     tokens: TokenRegistry | None = getattr(state, "tokens", None)
     if not settings.api_token and tokens is None:
-        return Principal("anonymous", settings.shop, "editor")
+        return Principal("anonymous", settings.shop, "editor", any_shop=True)
     # Constant time, so a token cannot be guessed character by character from response times.
     if settings.api_token and carries_token(authorization, settings.api_token):
-        return Principal("api_token", settings.shop, "editor")
+        return Principal("api_token", settings.shop, "editor", any_shop=True)
     scheme, _, value = (authorization or "").partition(" ")
     if tokens is not None and scheme.lower() == "bearer" and value.strip():
         return tokens.identify(value.strip().encode("latin-1", "replace").decode("utf-8", "replace"))
@@ -145,8 +147,19 @@ def current_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def ready_service(request: Request) -> KefuService:
-    return request.app.state.loader.require()
+def request_shop(shop: str | None = Query(None, max_length=64, description="the shop to act for (default: the "
+                                         "token's shop, or the server's KEFU_SHOP)"),
+                 principal: Principal = Depends(current_principal)) -> str:
+    """The shop a request acts for: the one it names, else its token's. A shop's token acts for its shop only."""
+    chosen = shop or principal.shop
+    if not principal.acts_for(chosen):
+        raise ApiError(403, "forbidden", f"{principal.name}'s token belongs to shop {principal.shop}; "
+                                         f"it can neither read nor change shop {chosen}")
+    return chosen
+
+
+def ready_service(request: Request, shop: str = Depends(request_shop)) -> KefuService:
+    return request.app.state.loader.require(shop)
 
 
 def check_length(field: str, text: str, limit: int) -> None:

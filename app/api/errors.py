@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -125,11 +126,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 404:
         message = f"nothing at {request.url.path}; the API is described at /docs"
     elif status == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or ""
+        # Starlette names the methods of the first route matching the path; a path served by several
+        # routes (GET and POST of /v1/shops/{shop}/templates) allows all of theirs.
+        allowed = ", ".join(_allowed_methods(request)) or headers.get("Allow") or headers.get("allow") or ""
+        if allowed:
+            headers = {key: value for key, value in headers.items() if key.lower() != "allow"} | {"Allow": allowed}
         message = f"{request.method} is not allowed on {request.url.path}" + (f"; use {allowed}" if allowed else "")
     else:
         message = str(exc.detail)
     return error_response(status, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the request's path (FastAPI's nested routers hide the routes)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 class CatchUnexpected:

@@ -441,6 +441,9 @@ class ReadyOut(_Response):
     counts: dict[str, int]
     load_seconds: float
     instance: str = Field(description="host name and process id of the replica that answered")
+    shops: dict[str, int] = Field(default_factory=dict, description="the shops served, with their templates")
+    shops_failed: dict[str, str] = Field(default_factory=dict,
+                                         description="shops that did not load (missing or stale index), and why")
 
 
 class ErrorInfo(_Response):

@@ -127,11 +127,12 @@ class HybridRetriever:
         owners = [row["template_id"] for row in self.examples.rows]
         self._example_starts = np.array([owners.index(template_id) for template_id in ids])
 
-    def with_templates(self, templates: Sequence[Template], examples: Collection, replies: Collection) -> HybridRetriever:
-        """The same retriever (handbook passages, tokenizer, encoder, fusion) over another library: what a
-        live edit of the templates serves (app/library/live.py)."""
-        return HybridRetriever(self.tokenizer, self.embedder, {PASSAGES: self.passages, EXAMPLES: examples,
-                                                               REPLIES: replies}, templates,
+    def with_templates(self, templates: Sequence[Template], examples: Collection, replies: Collection,
+                       passages: Collection | None = None) -> HybridRetriever:
+        """The same retriever (tokenizer, encoder, fusion; its handbook passages unless others are given) over
+        another library: a live edit of the templates (app/library/live.py), another shop (app/shops.py)."""
+        return HybridRetriever(self.tokenizer, self.embedder, {PASSAGES: passages or self.passages,
+                                                               EXAMPLES: examples, REPLIES: replies}, templates,
                                query_prefix=self._query_prefix, passage_prefix=self._passage_prefix,
                                fusion=self._fusion)
 

@@ -51,7 +51,9 @@ def shops(make_client, tmp_path):
     tokens = {"a-agent": registry.add("a-agent", "shop-a", "agent"),
               "a-editor": registry.add("a-editor", "shop-a", "editor"),
               "b-editor": registry.add("b-editor", "shop-b", "editor")}
-    client = make_client(tokens_file=registry.path, feedback_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
+    # The bundled shop is shop A here; shop B has no library on this server, but its figures are its own.
+    client = make_client(tokens_file=registry.path, shop="shop-a",
+                         feedback_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
     return client, registry, tokens
 
 
@@ -92,11 +94,14 @@ def test_tokens_added_or_removed_take_effect_without_a_restart(shops):
 
 def test_the_server_token_still_acts_as_an_editor_of_kefu_shop(make_client, tmp_path):
     registry = TokenRegistry(tmp_path / "tokens.yaml")
-    agent = registry.add("agent", "shop-a", "agent")
+    agent = registry.add("agent", "main-shop", "agent")
+    stranger = registry.add("stranger", "shop-x", "agent")
     client = make_client(api_token="s3cret", tokens_file=registry.path, shop="main-shop",
                          feedback_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
     assert client.get("/v1/feedback/stats", headers=bearer("s3cret")).json()["shop"] == "main-shop"
     assert client.post("/v1/reply", json={"message": "在吗"}, headers=bearer(agent)).status_code == 200
+    unserved = client.post("/v1/reply", json={"message": "在吗"}, headers=bearer(stranger))
+    assert unserved.status_code == 404 and "no shop 'shop-x'" in unserved.json()["error"]["message"]
 
 
 def test_kefu_token_add_list_remove(tmp_path, fake_index, monkeypatch):

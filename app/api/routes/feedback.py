@@ -13,9 +13,9 @@ from app.api.dependencies import (
     JSONBodyRoute,
     authorize,
     check_length,
-    current_principal,
     current_settings,
     editor,
+    request_shop,
 )
 from app.api.responses import JSONResponse
 from app.api.schemas import FeedbackIn, FeedbackOut, FeedbackStatsOut
@@ -56,8 +56,8 @@ class PriorCache:
             return prior
 
 
-def acceptance_prior(request: Request, principal: Principal = Depends(current_principal)) -> AcceptancePrior:
-    return request.app.state.priors.get(request, principal.shop)
+def acceptance_prior(request: Request, shop: str = Depends(request_shop)) -> AcceptancePrior:
+    return request.app.state.priors.get(request, shop)
 
 
 def feedback_store(request: Request) -> FeedbackStore:
@@ -68,21 +68,22 @@ def feedback_store(request: Request) -> FeedbackStore:
 
 @feedback.post("/feedback", response_model=FeedbackOut, status_code=201, summary="Record what agents did with suggestions")
 def record(body: FeedbackIn, store: FeedbackStore = Depends(feedback_store),
-           settings: Settings = Depends(current_settings), principal: Principal = Depends(current_principal)) -> Response:
+           settings: Settings = Depends(current_settings), shop: str = Depends(request_shop)) -> Response:
     """One event per suggestion shown: copied, sent, edited (with sent_text) or ignored, recorded for the
-    token's shop. All or none are kept."""
+    request's shop (its token's). All or none are kept."""
     batch = []
     for item in body.events:
         check_length("message", item.message, settings.max_message_chars)
         if item.sent_text is not None:
             check_length("sent_text", item.sent_text, settings.max_message_chars)
-        batch.append(FeedbackEvent(shop=principal.shop, **item.model_dump()))
+        batch.append(FeedbackEvent(shop=shop, **item.model_dump()))
     return JSONResponse({"recorded": store.record(batch)}, status_code=201)
 
 
 @feedback.get("/feedback/stats", response_model=FeedbackStatsOut, summary="Acceptance, edits and gaps from feedback")
 def stats(top: int = Query(20, ge=1, le=200, description="rows of edits and gaps"),
-          store: FeedbackStore = Depends(feedback_store), principal: Principal = Depends(editor)) -> Response:
+          store: FeedbackStore = Depends(feedback_store), principal: Principal = Depends(editor),
+          shop: str = Depends(request_shop)) -> Response:
     """The token's shop only (an editor's token): acceptance by template and scenario, the edits agents
     make most, and frequent messages nothing answered."""
-    return JSONResponse({"shop": principal.shop, **feedback_stats(store.read(principal.shop), top=top)})
+    return JSONResponse({"shop": shop, **feedback_stats(store.read(shop), top=top)})

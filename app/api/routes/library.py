@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.api.dependencies import ERROR_RESPONSES, JSONBodyRoute, authorize, current_principal, editor
 from app.api.errors import ApiError
 from app.api.responses import JSONResponse
-from app.api.schemas import AuditOut, PrincipalOut, ProfileOut, TemplateIn, TemplateListOut, TemplateOut
+from app.api.schemas import AuditOut, ErrorOut, PrincipalOut, ProfileOut, TemplateIn, TemplateListOut, TemplateOut
 from app.errors import CorpusError
 from app.library.live import Item, ShopLibrary
 from app.tokens import Principal
@@ -25,10 +25,11 @@ me = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(au
                 responses=ERROR_RESPONSES, tags=["library"])
 library = APIRouter(prefix="/v1/shops/{shop}", route_class=JSONBodyRoute, dependencies=[Depends(authorize)],
                     responses=ERROR_RESPONSES | {
-                        404: {"description": "no such shop or template"},
-                        409: {"description": "a template with that id exists already"},
-                        412: {"description": "the item changed since it was read (If-Match is not its ETag)"},
-                        428: {"description": "a change without If-Match"}}, tags=["library"])
+                        404: {"model": ErrorOut, "description": "no such shop or template"},
+                        409: {"model": ErrorOut, "description": "a template with that id exists already"},
+                        412: {"model": ErrorOut,
+                              "description": "the item changed since it was read (If-Match is not its ETag)"},
+                        428: {"model": ErrorOut, "description": "a change without If-Match"}}, tags=["library"])
 ETAG = re.compile(r'^\s*(?:W/)?"(?P<kind>template|profile)-(?P<version>\d{1,9})"\s*$')
 
 
@@ -39,13 +40,10 @@ def whoami(principal: Principal = Depends(current_principal)) -> Response:
 
 
 def shop_library(shop: str, request: Request, principal: Principal = Depends(current_principal)) -> ShopLibrary:
-    if shop != principal.shop:
+    if not principal.acts_for(shop):
         raise ApiError(403, "forbidden", f"{principal.name}'s token belongs to shop {principal.shop}; "
                                          f"it can neither read nor change shop {shop}")
-    served = request.app.state.settings.shop
-    if shop != served:
-        raise ApiError(404, "not_found", f"this server serves shop {served}, not {shop}")
-    return request.app.state.library.library()
+    return request.app.state.library.library(shop)
 
 
 def editable(shop: str, request: Request, principal: Principal = Depends(editor)) -> ShopLibrary:
@@ -84,7 +82,7 @@ def _invalid(exc: CorpusError) -> ApiError:
 def list_templates(request: Request, shop_library: ShopLibrary = Depends(shop_library)) -> Response:
     view = shop_library.view()
     return JSONResponse({"shop": shop_library.shop, "revision": view.revision,
-                         "served_revision": request.app.state.library.revision,
+                         "served_revision": request.app.state.library.revision(shop_library.shop),
                          "templates": [{"template": item.body, "version": item.version, "origin": item.origin}
                                        for item in view.templates]})
 

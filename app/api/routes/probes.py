@@ -34,6 +34,8 @@ async def readyz(request: Request) -> dict[str, Any]:
         "counts": {"passages": info.passages, "examples": info.examples, "templates": info.templates},
         "load_seconds": round(loader.load_seconds, 2),
         "instance": f"{socket.gethostname()}:{os.getpid()}",
+        "shops": {shop: service.info().templates for shop, service in sorted(loader.services.items())},
+        "shops_failed": {shop: failure.message for shop, failure in sorted(loader.shop_failures.items())},
     }
 
 

@@ -1,0 +1,111 @@
+"""Issue 13's many-shops target: 20 shops of 500 templates each served by one process within 1 GB RSS.
+
+    .venv/bin/python scripts/measure_shops.py [--shops 20] [--templates 500] [--keep DIR]
+
+Needs the bundled index (`kefu build`). Writes --shops shop folders (each a library of --templates
+templates: the bundled library's templates, then numbered variants of them, every one with all its
+example questions; a shop profile and copies of the bundled handbooks of its own), builds each with `build_shop` (one encoder for all),
+starts `kefu serve` with KEFU_SHOPS_DIR pointing there, asks every shop a few messages, and prints the
+server's RSS (its process tree) beside the same server with the bundled shop alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shops", type=int, default=20)
+    parser.add_argument("--templates", type=int, default=500)
+    parser.add_argument("--keep", type=Path, default=None, help="write the shops here (default: a temporary folder)")
+    args = parser.parse_args()
+
+    import yaml
+
+    from app.config import Settings
+    from app.library.live import built_entries
+    from app.models.embedding import load_embedder
+    from app.shops import build_shop
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="kefu-shops-"))
+    settings = Settings().model_copy(update={"shops_dir": root})
+    built = list(built_entries(settings.corpus_dir).values())
+    started = time.perf_counter()
+    embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
+                             backend=settings.embedding_backend)
+    for n in range(args.shops):
+        folder = root / f"shop-{n:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        library = []
+        for i in range(args.templates):
+            entry = dict(built[i % len(built)])
+            if i >= len(built):
+                entry |= {"id": f"{entry['id']}.v{i}", "reply": f"{entry['reply']}（{n}号店第{i}条）",
+                          "examples": [f"{example}（{i}）" for example in entry["examples"]]}
+            library.append(entry)
+        (folder / "templates.yaml").write_text(yaml.safe_dump(library, allow_unicode=True), encoding="utf-8")
+        (folder / "shop.yaml").write_text(f"shop:\n  name: 测试{n}号店\n", encoding="utf-8")
+        # Each shop has handbooks of its own (copies of the bundled ones), so its passages are its own too.
+        shutil.copytree(settings.corpus_dir / "handbooks", folder / "handbooks", dirs_exist_ok=True)
+        profiles = settings.corpus_dir / "handbook_profiles.yaml"
+        if profiles.is_file():
+            shutil.copy(profiles, folder / "handbook_profiles.yaml")
+        report = build_shop(settings, folder.name, embedder=embedder)
+        print(f"built {folder.name}: {report.counts} in {report.seconds:.1f} s", flush=True)
+    print(f"{args.shops} shops built in {time.perf_counter() - started:.0f} s", flush=True)
+
+    alone = serve_and_measure(None, [settings.shop])
+    together = serve_and_measure(root, [settings.shop] + [f"shop-{n:02d}" for n in range(args.shops)])
+    print(f"bundled shop alone: RSS {alone / 2**20:.0f} MiB")
+    print(f"bundled + {args.shops} shops of {args.templates} templates: RSS {together / 2**20:.0f} MiB "
+          f"(target ≤ 1024 MiB)")
+    return 0 if together <= 2**30 else 1
+
+
+def serve_and_measure(shops_dir: Path | None, shops: list[str]) -> int:
+    from app.bench import ServerProcess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    if shops_dir is None:
+        os.environ["KEFU_SHOPS_DIR"] = tempfile.mkdtemp(prefix="kefu-no-shops-")
+    else:
+        os.environ["KEFU_SHOPS_DIR"] = str(shops_dir)
+    server = ServerProcess("127.0.0.1", port)
+    server.start()
+    try:
+        ready = server.wait_ready(timeout=900)
+        with urllib.request.urlopen(f"{server.url}/readyz", timeout=10) as response:
+            served = json.loads(response.read())["shops"]
+        if sorted(served) != sorted(shops):
+            raise SystemExit(f"the server serves {sorted(served)}, expected {sorted(shops)}")
+        for shop in shops:
+            for message in ("能便宜点吗", "什么时候发货", "170穿什么码"):
+                request = urllib.request.Request(f"{server.url}/v1/reply?shop={shop}", method="POST",
+                                                 data=json.dumps({"message": message}).encode(),
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    assert response.status == 200
+        rss = server.memory()
+        print(f"{len(shops)} shop(s): ready in {ready:.1f} s, RSS {rss / 2**20:.0f} MiB after answering each", flush=True)
+        return rss
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
