@@ -331,12 +331,14 @@ class KefuService:
         context = self._context(request, text, prediction, reading)
         scores = retriever.template_scores(reading.lexical, vector)
         found = candidates(templates, scores.fused, prediction, context, eligible=self.eligibility.mask(context))
-        relevance = np.zeros(len(templates))
+        # The model-based signals are worked out for the candidates only (zero for the other templates).
+        relevance, pairs = np.zeros(len(templates)), np.zeros(len(templates))
         if len(found.indices):
             relevance[found.indices] = self.relevance.probability(
                 np.repeat(vector, len(found.indices), axis=0), retriever.replies.vectors[found.indices])
-        features = candidate_features(templates, found, CandidateSignals(scores.dense, scores.reply_dense, scores.bm25,
-                                                                         relevance), prediction, context)
+            pairs[found.indices] = retriever.example_pairs(scores, found.indices)
+        signals = CandidateSignals(scores.dense, scores.reply_dense, scores.bm25, relevance, pairs)
+        features = candidate_features(templates, found, signals, prediction, context)
         probability = prior.adjust([templates[i].id for i in found.indices], self.reranker.probability(features))
         order = np.argsort(-probability, kind="stable")
         return Ranked(context, reading.lexical, scores, found.indices[order], probability[order], features[order])

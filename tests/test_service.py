@@ -1,5 +1,6 @@
 """The reply path end to end: ranking, etiquette by platform and turn, slots, batches."""
 
+import numpy as np
 import pytest
 
 from app.errors import InputError
@@ -169,6 +170,18 @@ def test_answering_gives_calibrated_confidences_best_first(fake_service):
     confidences = [reply.confidence for reply in result.replies]
     assert len(confidences) == 3 and confidences == sorted(confidences, reverse=True)
     assert all(0.0 < c < 1.0 for c in confidences) and not any(reply.holding for reply in result.replies)
+
+
+def test_a_templates_example_pair_is_the_mean_of_its_two_closest_examples(fake_service):
+    retriever = fake_service.retriever
+    text = prepare_message("衣服开线了 怎么处理")
+    scores = retriever.template_scores(retriever.lexical(text), retriever.encode_together([text], [])[0])
+    owners = [row["template_id"] for row in retriever.examples.rows]
+    pairs = retriever.example_pairs(scores, np.arange(len(retriever.templates)))
+    for index, template in enumerate(retriever.templates):
+        cosines = sorted(score for owner, score in zip(owners, scores.example_dense) if owner == template.id)
+        assert pairs[index] == pytest.approx(np.mean(cosines[-2:]))
+        assert pairs[index] <= scores.dense[index] + 1e-9
 
 
 def test_the_size_comes_from_the_shops_chart_when_the_buyer_gives_height_and_weight(fake_service):

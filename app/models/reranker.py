@@ -37,6 +37,7 @@ FEATURES: tuple[str, ...] = (
     "mood_fit",  # same for the buyer's mood (upset, neutral, closing)
     "category_fit",  # 1 when written for the message's product category
     "uses_stated_facts",  # 1 when the reply is built on facts the buyer gave (a size from height and weight)
+    "dense_pair_gap",  # mean cosine to the template's two closest examples, minus the best candidate's
 )
 
 

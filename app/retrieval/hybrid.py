@@ -182,6 +182,21 @@ class HybridRetriever:
         templates = tuple(self.template_hits(lexical.terms, scores, top_k))
         return SearchResult(lexical.terms, tuple(self.passage_hits(lexical, vector, top_k)), templates)
 
+    def _examples_of(self, index: int) -> slice:
+        """Where template `index`'s example questions sit in the examples collection."""
+        starts = self._example_starts
+        return slice(int(starts[index]), int(starts[index + 1]) if index + 1 < len(starts) else len(self.examples.rows))
+
+    def example_pairs(self, scores: TemplateScores, indices: np.ndarray) -> np.ndarray:
+        """For each template in `indices`: the mean cosine of its two example questions closest to the
+        query (its only one's, when it has one). Two examples that agree are steadier evidence that a
+        template fits than one that happens to lie close."""
+        pairs = np.zeros(len(indices))
+        for row, index in enumerate(indices):
+            cosines = scores.example_dense[self._examples_of(int(index))]
+            pairs[row] = np.sort(cosines)[-2:].mean()
+        return pairs
+
     def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int,
                       order: np.ndarray | None = None) -> Iterator[TemplateHit]:
         order = np.argsort(-scores.fused, kind="stable") if order is None else order
@@ -189,9 +204,8 @@ class HybridRetriever:
         for index in order[:top_k]:
             # The template's example closest to the query by dense score (the stronger signal on short text),
             # looked up only for the templates shown.
-            start = int(self._example_starts[index])
-            end = int(self._example_starts[index + 1]) if index + 1 < len(self._example_starts) else len(scores.example_dense)
-            example_row = self.examples.rows[start + int(np.argmax(scores.example_dense[start:end]))]
+            run = self._examples_of(int(index))
+            example_row = self.examples.rows[run.start + int(np.argmax(scores.example_dense[run]))]
             matched = wanted & (set(example_row["terms"]) | set(self.replies.rows[index]["terms"]))
             yield TemplateHit(
                 template=self.templates[index],

@@ -150,6 +150,7 @@ class CandidateSignals:
     dense_reply: np.ndarray  # cosine to the template's reply
     bm25_example: np.ndarray  # best BM25 score against an example question
     relevance: np.ndarray  # the relevance model's probability that the reply answers the message
+    dense_pair: np.ndarray  # mean cosine to the template's two closest example questions
 
 
 def candidate_features(templates: Sequence[Template], found: Candidates, signals: CandidateSignals,
@@ -159,12 +160,13 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
     if len(idx) == 0:
         return np.zeros((0, len(FEATURES)))
     dense = signals.dense_example[idx]
+    pairs = signals.dense_pair[idx]
     bm25_top = float(signals.bm25_example.max(initial=0.0))
     # A message whose words are all stop words ("在？") has no lexical evidence either way: its share
     # reads as the best's (1) rather than as a miss (0), and the dense signals decide.
     shares = signals.bm25_example[idx] / bm25_top if bm25_top > 0 else np.ones(len(idx))
     rows = []
-    for rank, (i, d, share) in enumerate(zip(idx, dense, shares)):
+    for rank, (i, d, share, pair) in enumerate(zip(idx, dense, shares, pairs)):
         t = templates[i]
         applies = t.applies
         rows.append([
@@ -181,6 +183,7 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
             fit_of(applies.moods, context.mood, unknown=()),
             1.0 if applies.categories and context.category in applies.categories else 0.0,
             1.0 if applies.needs else 0.0,
+            pair - float(pairs.max()),
         ])
     return np.asarray(rows, dtype=np.float64)
 
