@@ -209,6 +209,15 @@ def test_colours_and_specs():
     assert entities("京东白条能用吗").colours == ()
 
 
+@pytest.mark.parametrize(
+    ("raw", "photo"),
+    [("照片发你了 你看下", True), ("拍了图 你看这个洞", True), ("顏色跟照片差太多了吧", False), ("和图片不一样", False),
+     ("实物比照片暗很多", False)],
+)
+def test_a_photo_is_one_the_buyer_sent_not_the_listings_pictures(raw, photo):
+    assert entities(raw).photo is photo
+
+
 def test_facts_name_what_templates_need():
     assert entities("175 70kg 这件选L还是XL").facts() == {"height", "weight", "size"}
     assert entities("订单2398145567 降了200 明天能发吗").facts() == {"order_id", "amount", "date"}
