@@ -38,6 +38,7 @@ FEATURES: tuple[str, ...] = (
     "category_fit",  # 1 when written for the message's product category
     "uses_stated_facts",  # 1 when the reply is built on facts the buyer gave (a size from height and weight)
     "dense_pair_gap",  # mean cosine to the template's two closest examples, minus the best candidate's
+    "stage_clash",  # 1 when written for other order stages than the message's (stage_fit -1)
 )
 
 

@@ -169,6 +169,7 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
     for rank, (i, d, share, pair) in enumerate(zip(idx, dense, shares, pairs)):
         t = templates[i]
         applies = t.applies
+        stage_fit = fit_of(applies.stages, context.stage)
         rows.append([
             found.prior[i],
             1.0 / (1.0 + rank),
@@ -179,11 +180,14 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
             prediction.scores[t.scenario],
             1.0 if prediction.needs_human else 0.0,
             signals.relevance[i],
-            fit_of(applies.stages, context.stage),
+            stage_fit,
             fit_of(applies.moods, context.mood, unknown=()),
             1.0 if applies.categories and context.category in applies.categories else 0.0,
             1.0 if applies.needs else 0.0,
             pair - float(pairs.max()),
+            # A template written for another order stage weighs more against it than a fit weighs for
+            # it: a reply that assumes the wrong order state is worse than a generic one.
+            1.0 if stage_fit < 0 else 0.0,
         ])
     return np.asarray(rows, dtype=np.float64)
 

@@ -122,6 +122,7 @@ def test_features_are_one_row_per_candidate_in_the_reranker_order():
     by_name = [dict(zip(FEATURES, row)) for row in rows]
     assert found.indices.tolist() == [1, 0]
     assert by_name[0]["stage_fit"] == 1.0 and by_name[1]["stage_fit"] == -1.0
+    assert by_name[0]["stage_clash"] == 0.0 and by_name[1]["stage_clash"] == 1.0
     assert by_name[0]["bm25_share"] == 1.0 and by_name[1]["bm25_share"] == 0.5
     assert by_name[0]["dense_gap"] == 0.0 and by_name[1]["dense_gap"] == pytest.approx(-0.1)
     assert by_name[0]["relevance"] == 0.9
