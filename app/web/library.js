@@ -33,6 +33,10 @@
     $("library-status").textContent = text;
   }
 
+  function notice(text) {
+    $("library-notice").textContent = text; // what the editor's last action did; stays until the next one
+  }
+
   async function call(path, options) {
     const response = await fetch(path, { ...(options || {}), headers: headers((options || {}).headers) });
     const body = response.status === 204 ? {} : await response.json().catch(() => ({}));
@@ -116,6 +120,7 @@
         { method: "PUT", body: JSON.stringify(template), headers: { "If-Match": editing.etag } })
       : await call(path, { method: "POST", body: JSON.stringify(template) });
     if (response.status === 412) {
+      notice("");
       showError("这条话术刚被别人改过，已载入最新版本；请在此基础上重新修改。");
       await open(editing.id);
       return;
@@ -124,7 +129,7 @@
     showError("");
     editing = { id: body.template.id, etag: response.headers.get("ETag"), template: body.template };
     fill(body.template);
-    status("已保存，几秒内生效……");
+    notice(`已保存 ${body.template.id}（第 ${body.version} 版），几秒内生效`);
     window.setTimeout(load, 500);
   }
 
@@ -140,9 +145,9 @@
     }
     if (!response.ok) return showError(problem(body, "删除失败"));
     showError("");
+    notice(`已删除 ${editing.id}，几秒内生效`);
     editing = null;
     fill(null);
-    status("已删除，几秒内生效……");
     window.setTimeout(load, 500);
   }
 

@@ -457,7 +457,7 @@ def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, b
     expect(page.locator('[data-testid="field-reply"]')).to_have_value("另一位编辑改的：直播间每晚七点开播。")
     page.fill('[data-testid="field-reply"]', "编辑页改过的话术：直播间每晚九点开播。")
     page.click('[data-testid="save"]')
-    expect(page.locator('[data-testid="library-status"]')).to_contain_text("已保存")
+    expect(page.locator('[data-testid="library-notice"]')).to_contain_text(f"已保存 {template_id}（第 3 版）")
     deadline = time.monotonic() + 10
     while True:
         replies = httpx.post(f"{base_url}/v1/reply", json={"message": "你们直播间几点开播编辑页", "top_k": 5}).json()
@@ -466,7 +466,7 @@ def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, b
         assert time.monotonic() < deadline, "the edited template was not served within 10 s"
         time.sleep(0.1)
     page.click('[data-testid="remove"]')
-    expect(page.locator('[data-testid="library-status"]')).to_contain_text("已删除")
+    expect(page.locator('[data-testid="library-notice"]')).to_contain_text(f"已删除 {template_id}")
     assert httpx.get(url).status_code == 404
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
