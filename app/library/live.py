@@ -154,62 +154,79 @@ def merge(built: dict[str, dict[str, Any]], profile: dict[str, Any], edits: Sequ
     return LibraryView(revision, templates, shop)
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One text of a template's collection, as the index holds it: normalised, its terms and its vector."""
+
+    text: str
+    terms: list[str]
+    vector: np.ndarray
+
+
 class LibraryServer:
-    """Builds the service for a state of the library from the service the index loaded (`base`),
-    re-embedding only texts the index does not hold; vectors of earlier edits are remembered."""
+    """Builds the service for a state of the library from the service the index loaded (`base`). Texts
+    the index holds keep its rows; an edited text is normalised, tokenised and embedded once, and
+    remembered while a template holds it; a checked template is remembered by its version. A rebuild
+    is then only the template collections' BM25 and vector indexes over rows already made."""
 
     def __init__(self, base: KefuService) -> None:
         self.base = base
         retriever = base.retriever
-        self._vectors: dict[str, np.ndarray] = {}
-        for collection in (retriever.examples, retriever.replies):
-            prefix = self._prefix(collection.name)
-            for row, vector in zip(collection.rows, collection.vectors):
-                self._vectors[prefix + row["text"]] = vector
         self._built = {template.id: template for template in retriever.templates}
-        self._edited: dict[str, np.ndarray] = {}
+        self._rows: dict[tuple[str, str], _Row] = {}  # (collection, the template's own text) -> row
+        examples = iter(zip(retriever.examples.rows, retriever.examples.vectors))
+        for template, (reply, vector) in zip(retriever.templates, zip(retriever.replies.rows, retriever.replies.vectors)):
+            self._rows[(REPLIES, template.reply)] = _Row(reply["text"], reply["terms"], vector)
+            for example in template.examples:
+                row, example_vector = next(examples)
+                self._rows[(EXAMPLES, example)] = _Row(row["text"], row["terms"], example_vector)
+        self._built_keys = set(self._rows)
+        self._checked: dict[tuple[str, int], Template] = {}
 
     def serve(self, view: LibraryView, corpus_dir: Path) -> KefuService:
         """The service over `view` (CorpusError when an item no longer passes the checks)."""
         templates = [self._template(item, corpus_dir) for item in view.templates]
+        self._checked = {(item.id, item.version): template for item, template in zip(view.templates, templates)
+                         if item.origin != BUILT}
         profile = (self.base.shop if view.profile.origin == BUILT
                    else parse_shop_profile(view.profile.body, "the shop profile"))
         if profile is self.base.shop and [t.id for t in templates] == list(self._built) and \
                 all(t == self._built[t.id] for t in templates):
             return self.base
-        retriever = self.base.retriever
-        used: set[str] = set()
-        examples = self._collection(EXAMPLES, [(t.id, example) for t in templates for example in t.examples], used)
-        replies = self._collection(REPLIES, [(t.id, t.reply) for t in templates], used)
-        # Vectors of texts no template holds any more are dropped: a shop that edits all day stays small.
-        self._edited = {key: vector for key, vector in self._edited.items() if key in used}
-        return self.base.with_library(retriever.with_templates(templates, examples, replies), profile)
+        wanted = [(EXAMPLES, example) for t in templates for example in t.examples] + \
+                 [(REPLIES, t.reply) for t in templates]
+        self._make_rows([key for key in dict.fromkeys(wanted) if key not in self._rows])
+        # Rows of texts no template holds any more are dropped: a shop that edits all day stays small.
+        used = set(wanted) | self._built_keys
+        self._rows = {key: row for key, row in self._rows.items() if key in used}
+        examples = self._collection(EXAMPLES, [(t.id, self._rows[(EXAMPLES, e)]) for t in templates for e in t.examples])
+        replies = self._collection(REPLIES, [(t.id, self._rows[(REPLIES, t.reply)]) for t in templates])
+        return self.base.with_library(self.base.retriever.with_templates(templates, examples, replies), profile)
 
     def _template(self, item: Item, corpus_dir: Path) -> Template:
         if item.origin == BUILT:
             return self._built[item.id]
-        return check_template(item.body, corpus_dir)
+        found = self._checked.get((item.id, item.version))
+        return found if found is not None else check_template(item.body, corpus_dir)
 
-    def _prefix(self, name: str) -> str:
+    def _make_rows(self, keys: list[tuple[str, str]]) -> None:
+        if not keys:
+            return
         settings = self.base.settings
-        return settings.example_prefix if name == EXAMPLES else settings.passage_prefix
-
-    def _collection(self, name: str, texts: list[tuple[str, str]], used: set[str]) -> Collection:
+        texts = [normalize_text(text) for _, text in keys]
+        prefixed = [(settings.example_prefix if name == EXAMPLES else settings.passage_prefix) + text
+                    for (name, _), text in zip(keys, texts)]
+        vectors = self.base.retriever.embedder.encode(prefixed)
         tokenizer = self.base.retriever.tokenizer
-        prefix = self._prefix(name)
-        normalized = [(owner, normalize_text(text)) for owner, text in texts]
-        keys = [prefix + text for _, text in normalized]
-        used.update(keys)
-        missing = list(dict.fromkeys(key for key in keys if key not in self._vectors and key not in self._edited))
-        if missing:
-            for key, vector in zip(missing, self.base.retriever.embedder.encode(missing)):
-                self._edited[key] = vector
-        terms = [tokenizer.tokenize(text) for _, text in normalized]
-        rows: list[dict[str, Any]] = [{"template_id": owner, "text": text, "terms": row_terms}
-                                      for (owner, text), row_terms in zip(normalized, terms)]
-        known = {**self._vectors, **self._edited}
-        vectors = np.stack([known[key] for key in keys]).astype(np.float32)
-        return Collection.build(name, rows, terms, vectors)
+        for key, text, vector in zip(keys, texts, vectors):
+            self._rows[key] = _Row(text, tokenizer.tokenize(text), vector)
+
+    @staticmethod
+    def _collection(name: str, owned: list[tuple[str, _Row]]) -> Collection:
+        rows: list[dict[str, Any]] = [{"template_id": owner, "text": row.text, "terms": row.terms}
+                                      for owner, row in owned]
+        vectors = np.stack([row.vector for _, row in owned]).astype(np.float32, copy=False)
+        return Collection.build(name, rows, [row.terms for _, row in owned], vectors)
 
 
 __all__ = ["BUILT", "CREATED", "EDITED", "Item", "LibraryServer", "LibraryView", "ShopLibrary", "merge"]

@@ -124,9 +124,11 @@ class HybridRetriever:
         if [row["template_id"] for row in self.replies.rows] != ids:
             raise IndexStaleError("the index's templates differ from corpus/templates.yaml; run `kefu build`")
         # Example rows are stored template by template, so each template owns one contiguous run.
-        owners = [row["template_id"] for row in self.examples.rows]
-        self._example_starts = np.array([owners.index(template_id) for template_id in ids])
-        self._example_owner = np.repeat(np.arange(len(ids)), np.diff(self._example_starts, append=len(owners)))
+        first: dict[str, int] = {}
+        for position, row in enumerate(self.examples.rows):
+            first.setdefault(row["template_id"], position)
+        self._example_starts = np.array([first[template_id] for template_id in ids])
+        self._example_owner = np.repeat(np.arange(len(ids)), np.diff(self._example_starts, append=len(self.examples.rows)))
 
     def with_templates(self, templates: Sequence[Template], examples: Collection, replies: Collection,
                        passages: Collection | None = None) -> HybridRetriever:
