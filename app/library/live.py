@@ -79,10 +79,10 @@ class ShopLibrary:
     def create(self, body: dict[str, Any], actor: str) -> Item:
         check_template(body, self.corpus_dir)
         template_id = body["id"]
-        view = self.view()
+        revision, edits = self.store.edits(self.shop)  # one read: the library now and its deleted rows
+        view = merge(self._built, self._built_profile, edits, revision)
         if any(item.id == template_id for item in view.templates):
             raise ConflictError(f"shop {self.shop} already has a template {template_id}; change it with PUT")
-        _, edits = self.store.edits(self.shop)
         gone = next((edit for edit in edits if edit.kind == TEMPLATE and edit.item_id == template_id), None)
         # An id deleted earlier is created again on top of its deleted row's version.
         expected = gone.version if gone is not None else (0 if template_id in self._built else None)
