@@ -152,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="conversations held open at once before the quietest is closed (default 5000)")
     qc.add_argument("--encoding", default="utf-8", help="the log's encoding (default utf-8; gb18030 for GBK exports)")
     _engine_arguments(qc)
+    _shop_argument(qc)
     qc.set_defaults(run=_qc)
 
     imports = commands.add_parser(
@@ -660,6 +661,13 @@ def _qc(args: argparse.Namespace) -> int:
     paths = [] if stdin else _shard_paths(args.chats, (".jsonl", ".ndjson", ".json", ".csv", ".txt", ".log"))
     if stdin and args.engine == "ray":
         raise InputError("--engine ray reads files (shards), not stdin")
+    shop = args.shop or settings.shop
+    if shop != settings.shop:
+        if args.engine == "ray":
+            raise InputError("--engine ray inspects with the bundled shop; inspect another shop with the local engine")
+        from app.shops import shop_folder
+
+        shop_folder(settings, shop)  # an unknown shop is refused before the log is read
     tally = QcTally(worst=args.worst)
     out = open(args.out, "w", encoding="utf-8") if args.out else None
     progress = _QcProgress(tally, sum(path.stat().st_size for path in paths))
@@ -693,9 +701,7 @@ def _qc(args: argparse.Namespace) -> int:
 
                 judge: RuleJudge | ServiceJudge = RuleJudge(ReplyInspector.load(settings.corpus_dir))
             else:
-                from app.service import KefuService
-
-                judge = ServiceJudge(KefuService.load(settings, progress=_progress))
+                judge = ServiceJudge(_service(settings, shop))
             logs: list[LogFile] = []
 
             def conversations():
@@ -736,7 +742,7 @@ def _qc(args: argparse.Namespace) -> int:
     if tally.messages == 0:
         raise InputError(f"no message could be read from {source} ({lines} lines, {tally.bad_lines} bad)")
     log_format = formats[0] if len(set(formats)) == 1 else "mixed"
-    summary = {"source": source, "format": log_format, "mode": mode, "platform": platform, "engine": engine,
+    summary = {"source": source, "shop": shop, "format": log_format, "mode": mode, "platform": platform, "engine": engine,
                "lines": lines, "seconds": round(spent, 2),
                "replies_per_s": round(tally.replies / spent, 1) if spent > 0 else None, **tally.summary()}
     if args.report:
@@ -745,7 +751,7 @@ def _qc(args: argparse.Namespace) -> int:
 
         how = "快速模式：只用词表和规则" if mode == "fast" else "完整模式：规则 + 场景、语气、相关度模型"
         name = "标准输入" if stdin else paths[0].name if len(paths) == 1 else f"{paths[0].name} 等 {len(paths)} 个文件"
-        subtitle = f"{name} · {how} · {PLATFORM_NAMES_ZH[platform]} · 读取 {lines} 行"
+        subtitle = f"店铺 {shop} · {name} · {how} · {PLATFORM_NAMES_ZH[platform]} · 读取 {lines} 行"
         Path(args.report).write_text(render_qc_report(summary, [v.as_dict() for v in tally.worst()],
                                                       title="kefu 会话质检报告", subtitle=subtitle), encoding="utf-8")
         _progress(f"report written to {args.report}")
@@ -823,8 +829,8 @@ def _print_qc(summary: dict) -> None:
         return "—" if value is None else f"{value:g}s"
 
     overall = summary["overall"]
-    print(f"{summary['source']} ({summary['format']}, {summary['mode']} mode): {summary['conversations']} "
-          f"conversations, {summary['agent_replies']} agent replies, {summary['bad_lines']} bad lines, "
+    print(f"{summary['source']} (shop {summary['shop']}, {summary['format']}, {summary['mode']} mode): "
+          f"{summary['conversations']} conversations, {summary['agent_replies']} agent replies, {summary['bad_lines']} bad lines, "
           f"{summary['unattended']} unattended, {summary['cut']} cut")
     print(f"replies fine to send {pct(overall['reply_pass_rate'])}  conversations with every reply fine "
           f"{pct(overall['conversation_pass_rate'])}  first response p50 {secs(overall['first_response_s']['p50'])} "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -473,6 +474,7 @@ def test_kefu_qc_prints_the_summary_writes_records_and_a_self_contained_report(t
     summary = json.loads(result.stdout)
     assert summary["agents"] == AGENTS and summary["overall"] == OVERALL
     assert (summary["mode"], summary["format"], summary["lines"], summary["bad_lines"]) == ("fast", "jsonl", 18, 0)
+    assert summary["shop"] == os.environ.get("KEFU_SHOP", "default")  # the bundled shop when none is given
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]  # separators escaped
     assert "\\u2028" in out.read_text(encoding="utf-8")
     assert sorted(record["conversation"] for record in records) == ["c1", "c2", "c3", "c4", "c5"]
@@ -499,6 +501,22 @@ def test_kefu_qc_reads_the_text_export_with_named_agents_and_counts_bad_lines(tm
     assert summary["agents"]["小美"]["response_s"] == {"count": 2, "p50": 5.0, "p90": 20.0, "mean": 12.5}
     text = run_kefu("qc", str(log), "--fast", "--agents", "小美")
     assert text.returncode == 0 and "小美" in text.stdout and "conversations" in text.stdout
+
+
+def test_kefu_qc_inspects_for_the_shop_it_is_given_and_refuses_an_unknown_one(tmp_path, monkeypatch):
+    folder = tmp_path / "shops" / "shop-b"
+    folder.mkdir(parents=True)
+    (folder / "templates.yaml").write_text("[]\n", encoding="utf-8")
+    monkeypatch.setenv("KEFU_SHOPS_DIR", str(tmp_path / "shops"))
+    result = run_kefu("qc", str(FORMS["jsonl"]), "--fast", "--json", "--shop", "shop-b")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["shop"] == "shop-b" and summary["agents"] == AGENTS
+    unknown = run_kefu("qc", str(FORMS["jsonl"]), "--fast", "--shop", "shop-z")
+    assert unknown.returncode != 0 and "no shop 'shop-z'" in unknown.stderr and "shop-b" in unknown.stderr
+    assert unknown.stdout == ""
+    on_ray = run_kefu("qc", str(FORMS["jsonl"]), "--engine", "ray", "--shop", "shop-b")
+    assert on_ray.returncode != 0 and "local engine" in on_ray.stderr
 
 
 def test_fast_mode_loads_no_model_and_no_service():
