@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, NoneType, UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
@@ -660,6 +660,108 @@ class _ShopFileModel(_Section):
     size_charts: _SizeChartsModel | None = None
 
 
+# --- the profile as a form: every key a shop can set, with its label and kind -----------------------
+
+# Section titles and labels of keys that have no placeholder of their own (they feed a composed fact).
+_SECTION_LABELS: dict[str, str] = {
+    "shop": "店铺", "couriers": "快递", "dispatch": "发货", "delivery": "配送", "free_shipping": "包邮",
+    "returns": "退货", "exchange": "换货", "price_protection": "价格保护", "gifts": "赠品", "invoice": "发票",
+    "payment_methods": "支付方式", "warranty": "保修", "presale": "预售", "member_prices": "会员价",
+    "promotions": "促销", "services": "增值服务", "products": "商品", "size_charts": "尺码表",
+}
+_FORM_LABELS: dict[str, str] = {
+    "free_shipping.always": "是否全场包邮",
+    "free_shipping.threshold_yuan": "包邮门槛（元）",
+    "free_shipping.remote_excluded": "偏远地区是否除外",
+}
+_CHART_COLUMNS: dict[str, str] = {name: f"{label}{unit}" for name, (label, unit) in _MEASURES.items()}
+# The values a field of these kinds takes -> how the form names them.
+_CHOICES: dict[str, dict[str, str]] = {"payer": {"seller": "店铺承担", "buyer": "买家承担"},
+                                       "platforms": dict(PLATFORM_NAMES_ZH), "flag": {"true": "是", "false": "否"}}
+
+
+@dataclass(frozen=True)
+class ProfileField:
+    """One key of the shop profile as the panel's form shows it.
+
+    kind: text, texts (a list of words), flag (yes/no), number, whole (a whole number), days (a number of
+    days or a range), clock ("HH:MM"), payer (seller/buyer), platforms, or chart (a size chart: one row per
+    size, `columns` the measures after the size, each a range).
+    """
+
+    key: str
+    section: str
+    label: str
+    kind: str
+    columns: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "section": self.section, "label": self.label, "kind": self.kind,
+                "columns": [{"key": name, "label": _CHART_COLUMNS[name]} for name in self.columns],
+                "choices": _CHOICES.get(self.kind, {})}
+
+
+def profile_fields() -> list[ProfileField]:
+    """Every key of shop.yaml's schema in the file's order, as form fields (platform maps expanded)."""
+    fields: list[ProfileField] = []
+
+    def field(key: str, section: str, kind: str, columns: tuple[str, ...] = ()) -> ProfileField:
+        label = _FORM_LABELS.get(key) or _PLACEHOLDERS[key].strip("【】")
+        for ending, unit in (("_hours", "小时"), ("_yuan", "元"), ("_days", "天")):
+            if kind in ("whole", "number") and key.endswith(ending) and unit not in label:
+                label += f"（{unit}）"
+        return ProfileField(key, section, label, kind, columns)
+
+    def walk(model: type[BaseModel], prefix: str, section: str) -> None:
+        hints = get_type_hints(model, include_extras=True)
+        for name in model.model_fields:
+            key = f"{prefix}{name}"
+            kind = _optional(hints[name])
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                walk(kind, f"{key}.", section or name)
+            elif get_origin(kind) is dict:  # per platform
+                fields.extend(field(f"{key}.{platform}", section or name, _field_kind(get_args(kind)[1]))
+                              for platform in PLATFORM_NAMES_ZH)
+            elif section == "size_charts":
+                row = get_args(get_args(kind)[0])[0]
+                fields.append(field(key, section, "chart", tuple(n for n in row.model_fields if n != "size")))
+            else:
+                fields.append(field(key, section or name, _field_kind(kind)))
+
+    walk(_ShopFileModel, "", "")
+    return fields
+
+
+def profile_sections() -> dict[str, str]:
+    """The profile's sections (top-level keys) -> their titles."""
+    return dict(_SECTION_LABELS)
+
+
+def _optional(annotation: Any) -> Any:
+    """X from `X | None`."""
+    if get_origin(annotation) in (Union, UnionType):
+        (annotation,) = [arg for arg in get_args(annotation) if arg is not NoneType]
+    return annotation
+
+
+def _field_kind(annotation: Any) -> str:
+    for alias, kind in ((Text, "text"), (Texts, "texts"), (Clock, "clock"), (DaySpan, "days"), (Days, "whole"),
+                        (PostagePayer, "payer"), (Yuan, "number")):
+        if annotation == alias:
+            return kind
+    if annotation is bool:
+        return "flag"
+    if get_origin(annotation) is Annotated:
+        base, *_ = get_args(annotation)
+        if base is int:
+            return "whole"
+        if base is float:
+            return "number"
+        if get_origin(base) is list and get_args(base)[0] == Platform:
+            return "platforms"
+    raise TypeError(f"no form field for {annotation!r}")  # a new kind of key in the schema: name it here
+
+
 def load_shop_profile(corpus_dir: Path) -> ShopProfile:
     """The shop's profile from corpus_dir/shop.yaml; a missing or empty file is a shop that has said nothing."""
     path = corpus_dir / SHOP
@@ -894,5 +996,6 @@ def _size_row(row: dict[str, Any]) -> SizeRow:
 __all__ = [
     "SIZE_CHARTS", "Couriers", "Delivery", "Dispatch", "Exchange", "FreeShipping", "Gifts", "Invoice", "PostagePayer",
     "Presale", "PriceProtection", "ReturnPostage", "Returns", "ShopProfile", "SizeAdvice", "SizeChartName", "SizeRow",
-    "Span", "Warranty", "fact_placeholders", "load_shop_profile", "parse_shop_profile",
+    "ProfileField", "Span", "Warranty", "fact_placeholders", "load_shop_profile", "parse_shop_profile", "profile_fields",
+    "profile_sections",
 ]

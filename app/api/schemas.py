@@ -508,6 +508,25 @@ class ProfileOut(BaseModel):
     origin: Literal["built", "edited"]
 
 
+class ProfileColumnOut(BaseModel):
+    key: str = Field(description="the measure, e.g. height_cm; each row gives it as [low, high]")
+    label: str
+
+
+class ProfileFieldOut(BaseModel):
+    key: str = Field(description="the key's dotted path in the profile, e.g. returns.postage.quality")
+    section: str
+    label: str
+    kind: Literal["text", "texts", "flag", "number", "whole", "days", "clock", "payer", "platforms", "chart"]
+    columns: list[ProfileColumnOut] = Field(description="a size chart's measures after the size")
+    choices: dict[str, str] = Field(description="the values a flag, payer or platforms field takes -> their names")
+
+
+class ProfileFormOut(BaseModel):
+    sections: dict[str, str] = Field(description="the profile's sections -> their titles")
+    fields: list[ProfileFieldOut]
+
+
 class ChangeOut(BaseModel):
     revision: int
     at: str

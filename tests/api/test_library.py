@@ -112,6 +112,34 @@ def test_the_shop_profile_is_edited_live_and_checked(editing):
         time.sleep(0.05)
 
 
+def test_the_profile_form_names_every_key_the_profile_can_set(editing):
+    """The panel draws its profile editor from this: every key of shop.yaml's schema, with a label a
+    shop recognises (what a reply shows while the fact is unset) and the kind of input it takes."""
+    form = editing.get(f"{BASE}/profile/form")
+    assert form.status_code == 200
+    fields = {field["key"]: field for field in form.json()["fields"]}
+    assert fields["returns.postage.quality"] == {
+        "key": "returns.postage.quality", "section": "returns", "label": "质量问题退货运费承担方", "kind": "payer",
+        "columns": [], "choices": {"seller": "店铺承担", "buyer": "买家承担"}}
+    assert fields["shop.platforms"]["choices"] == {"taobao": "淘宝", "tmall": "天猫", "jd": "京东"}
+    assert [c["key"] for c in fields["size_charts.clothing"]["columns"]] == ["height_cm", "weight_kg"]
+    assert fields["payment_methods.jd"]["kind"] == "texts" and fields["delivery.typical_days"]["kind"] == "days"
+    assert fields["dispatch.within_hours"]["label"] == "发货时效（小时）"
+    assert set(form.json()["sections"]) == {field["section"] for field in fields.values()}
+    # Every key of the bundled profile is a field of the form: a save from the form loses nothing.
+    profile = editing.get(f"{BASE}/profile").json()["profile"]
+
+    def keys(node, prefix=""):
+        for name, value in node.items():
+            key = f"{prefix}{name}"
+            if key in fields or not isinstance(value, dict):
+                yield key
+            else:
+                yield from keys(value, f"{key}.")
+
+    assert set(keys(profile)) <= set(fields) and len(set(keys(profile))) > 10
+
+
 def test_edits_survive_a_restart(fake_index, fake_service, database_url):
     from app.api import create_app
 
@@ -168,6 +196,8 @@ def test_tokens_are_scoped_to_their_shop_and_role(make_client, tmp_path):
     assert client.post(f"{BASE}/templates", json=NEW, headers=as_(agent)).status_code == 403
     assert client.get(f"{BASE}/audit", headers=as_(agent)).status_code == 403
     assert client.get(f"{BASE}/templates", headers=as_(stranger)).status_code == 403
+    assert client.get(f"{BASE}/profile/form", headers=as_(stranger)).status_code == 403
+    assert client.get(f"{BASE}/profile/form", headers=as_(agent)).status_code == 200
     assert client.post(f"{BASE}/templates", json=NEW, headers=as_(stranger)).status_code == 403
     assert client.get("/v1/shops/shop-b/templates", headers=as_(stranger)).status_code == 404  # not served here
     created = client.post(f"{BASE}/templates", json=NEW, headers=as_(owner))

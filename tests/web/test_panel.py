@@ -471,3 +471,59 @@ def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, b
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
     assert errors == []
+
+
+def test_the_profile_editor_saves_every_fact_it_read_and_names_a_bad_one(browser, base_url):
+    """The shop profile's form: drawn from /profile/form, a bad value refused naming its field, a good save
+    keeping every fact the form did not touch (charts, payment methods, postage), a stale save refused."""
+    import httpx
+    from playwright.sync_api import expect
+
+    from app.shop import parse_shop_profile
+
+    url = f"{base_url}/v1/shops/default/profile"
+    before = httpx.get(url)
+    original = before.json()["profile"]
+    assert "couriers" not in original or "default" not in original["couriers"]  # the demo shop leaves it unset
+    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{base_url}/library")
+        expect(page.locator('[data-testid="profile-status"]')).to_contain_text("已填")
+        courier = page.locator('[data-key="couriers.default"]')
+        expect(courier).to_have_value("")
+        expect(page.locator('[data-key="returns.no_reason_days"]')).to_have_value("7")
+        expect(page.locator('[data-key="size_charts.clothing"]')).to_have_value(re.compile(r"(^|\n)M 160-165 50-57\n"))
+        courier.fill("中通")
+        page.locator('[data-key="dispatch.same_day_cutoff"]').fill("25:00")
+        page.click('[data-testid="profile-save"]')
+        expect(page.locator('[data-testid="profile-error"]')).to_contain_text("dispatch.same_day_cutoff")
+        expect(page.locator('[data-key="dispatch.same_day_cutoff"]')).to_have_class("invalid")
+        page.locator('[data-key="dispatch.same_day_cutoff"]').fill("16:00")
+        page.click('[data-testid="profile-save"]')
+        expect(page.locator('[data-testid="profile-notice"]')).to_contain_text("店铺资料已保存")
+        saved = httpx.get(url).json()["profile"]
+        expected = json.loads(json.dumps(original))
+        expected.setdefault("couriers", {})["default"] = "中通"
+        expected.setdefault("dispatch", {})["same_day_cutoff"] = "16:00"
+        # Sizes written bare (90, 38) come back as labels ("90"): the same facts.
+        assert parse_shop_profile(saved, "saved") == parse_shop_profile(expected, "expected")
+        assert saved["size_charts"].keys() == original["size_charts"].keys()
+        # Someone else saves meanwhile: the page's next save is refused and their version loaded.
+        current = httpx.get(url)
+        theirs = current.json()["profile"] | {"member_prices": "会员享95折"}
+        assert httpx.put(url, json=theirs, headers={"If-Match": current.headers["etag"]}).status_code == 200
+        page.locator('[data-key="couriers.default"]').fill("圆通")
+        page.click('[data-testid="profile-save"]')
+        expect(page.locator('[data-testid="profile-error"]')).to_contain_text("刚被别人改过")
+        expect(page.locator('[data-key="member_prices"]')).to_have_value("会员享95折")
+        expect(page.locator('[data-key="couriers.default"]')).to_have_value("中通")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        context.close()
+        latest = httpx.get(url)
+        restored = httpx.put(url, json=original, headers={"If-Match": latest.headers["etag"]})
+        assert restored.status_code == 200, restored.text
+    assert errors == []

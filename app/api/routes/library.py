@@ -16,9 +16,19 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.api.dependencies import ERROR_RESPONSES, JSONBodyRoute, authorize, current_principal, editor
 from app.api.errors import ApiError
 from app.api.responses import JSONResponse
-from app.api.schemas import AuditOut, ErrorOut, PrincipalOut, ProfileOut, TemplateIn, TemplateListOut, TemplateOut
+from app.api.schemas import (
+    AuditOut,
+    ErrorOut,
+    PrincipalOut,
+    ProfileFormOut,
+    ProfileOut,
+    TemplateIn,
+    TemplateListOut,
+    TemplateOut,
+)
 from app.errors import CorpusError
 from app.library.live import Item, ShopLibrary
+from app.shop import profile_fields, profile_sections
 from app.tokens import Principal
 
 me = APIRouter(prefix="/v1", route_class=JSONBodyRoute, dependencies=[Depends(authorize)],
@@ -128,6 +138,13 @@ def read_profile(shop_library: ShopLibrary = Depends(shop_library)) -> Response:
     item = shop_library.profile()
     return JSONResponse({"profile": item.body, "version": item.version, "origin": item.origin},
                         headers={"ETag": item.etag})
+
+
+@library.get("/profile/form", response_model=ProfileFormOut, summary="Every key the shop profile can set, as a form")
+def profile_form(shop_library: ShopLibrary = Depends(shop_library)) -> Response:
+    """The panel's profile editor draws its form from this: each key's label (what a reply shows while it is
+    unset) and kind, grouped by section."""
+    return JSONResponse({"sections": profile_sections(), "fields": [field.as_dict() for field in profile_fields()]})
 
 
 @library.put("/profile", response_model=ProfileOut, summary="Replace the shop profile (If-Match)")
