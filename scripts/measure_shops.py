@@ -56,13 +56,16 @@ def main() -> int:
                 entry |= {"id": f"{entry['id']}.v{i}", "reply": f"{entry['reply']}（{n}号店第{i}条）",
                           "examples": [f"{example}（{i}）" for example in entry["examples"]]}
             library.append(entry)
-        (folder / "templates.yaml").write_text(yaml.safe_dump(library, allow_unicode=True), encoding="utf-8")
-        (folder / "shop.yaml").write_text(f"shop:\n  name: 测试{n}号店\n", encoding="utf-8")
+        write_if_changed(folder / "templates.yaml", yaml.safe_dump(library, allow_unicode=True))
+        write_if_changed(folder / "shop.yaml", f"shop:\n  name: 测试{n}号店\n")
         # Each shop has handbooks of its own (copies of the bundled ones), so its passages are its own too.
         shutil.copytree(settings.corpus_dir / "handbooks", folder / "handbooks", dirs_exist_ok=True)
         profiles = settings.corpus_dir / "handbook_profiles.yaml"
         if profiles.is_file():
             shutil.copy(profiles, folder / "handbook_profiles.yaml")
+        if built_already(folder):
+            print(f"{folder.name}: its index in {folder} is current (--keep), not rebuilt", flush=True)
+            continue
         report = build_shop(settings, folder.name, embedder=embedder)
         print(f"built {folder.name}: {report.counts} in {report.seconds:.1f} s", flush=True)
     print(f"{args.shops} shops built in {time.perf_counter() - started:.0f} s", flush=True)
@@ -73,6 +76,24 @@ def main() -> int:
     print(f"bundled + {args.shops} shops of {args.templates} templates: RSS {together / 2**20:.0f} MiB "
           f"(target ≤ 1024 MiB)")
     return 0 if together <= 2**30 else 1
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def built_already(folder: Path) -> bool:
+    """Whether a kept shop's index was built from the library now in its folder (a run can go on where
+    an interrupted one stopped)."""
+    from app.errors import KefuError
+    from app.retrieval.store import read_manifest
+    from app.shops import INDEX, shop_fingerprint
+
+    try:
+        return read_manifest((folder / INDEX / "store").resolve()).corpus_hash == shop_fingerprint(folder)
+    except (KefuError, OSError):
+        return False
 
 
 def serve_and_measure(shops_dir: Path | None, shops: list[str]) -> int:
