@@ -152,10 +152,15 @@ def request_shop(shop: str | None = Query(None, max_length=64, description="the 
                  principal: Principal = Depends(current_principal)) -> str:
     """The shop a request acts for: the one it names, else its token's. A shop's token acts for its shop only."""
     chosen = shop or principal.shop
-    if not principal.acts_for(chosen):
-        raise ApiError(403, "forbidden", f"{principal.name}'s token belongs to shop {principal.shop}; "
-                                         f"it can neither read nor change shop {chosen}")
+    check_shop(principal, chosen)
     return chosen
+
+
+def check_shop(principal: Principal, shop: str) -> None:
+    """403 unless the principal may act for `shop` (a shop's token for its own shop only)."""
+    if not principal.acts_for(shop):
+        raise ApiError(403, "forbidden", f"{principal.name}'s token belongs to shop {principal.shop}; "
+                                         f"it can neither read nor change shop {shop}")
 
 
 def ready_service(request: Request, shop: str = Depends(request_shop)) -> KefuService:

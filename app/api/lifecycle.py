@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from app.api.errors import ApiError
 from app.config import Settings
@@ -146,10 +147,12 @@ class LibrarySync:
     def library(self, shop: str) -> ShopLibrary:
         """The shop's library as editors change it (ApiError 404 for a shop not served, 503 while loading)."""
         found = self._libraries.get(shop)
-        if found is None:
-            service = self._loader.require(shop)
-            found = self._libraries[shop] = ShopLibrary(service.settings.corpus_dir, shop,
-                                                        LibraryStore(self._database.get()))
+        return found if found is not None else self._open(shop, self._loader.require(shop).settings.corpus_dir)
+
+    def _open(self, shop: str, corpus_dir: Path) -> ShopLibrary:
+        found = self._libraries.get(shop)
+        if found is None:  # the database is opened here, when a shop's library is first needed
+            found = self._libraries[shop] = ShopLibrary(corpus_dir, shop, LibraryStore(self._database.get()))
         return found
 
     def prepare(self, shop: str, base: KefuService) -> KefuService:
@@ -213,10 +216,7 @@ class LibrarySync:
 
     def _rebuild(self, shop: str) -> KefuService | None:
         with self._lock:
-            library = self._libraries.get(shop)
-            if library is None:  # the database is opened here, when the first shop loads
-                library = self._libraries[shop] = ShopLibrary(self._servers[shop].base.settings.corpus_dir, shop,
-                                                              LibraryStore(self._database.get()))
+            library = self._open(shop, self._servers[shop].base.settings.corpus_dir)
             if library.store.revision(shop) == self.revisions.get(shop, 0):
                 return None
             started = time.perf_counter()

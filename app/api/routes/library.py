@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.api.dependencies import ERROR_RESPONSES, JSONBodyRoute, authorize, current_principal, editor
+from app.api.dependencies import ERROR_RESPONSES, JSONBodyRoute, authorize, check_shop, current_principal, editor
 from app.api.errors import ApiError
 from app.api.responses import JSONResponse
 from app.api.schemas import (
@@ -50,9 +50,7 @@ def whoami(principal: Principal = Depends(current_principal)) -> Response:
 
 
 def shop_library(shop: str, request: Request, principal: Principal = Depends(current_principal)) -> ShopLibrary:
-    if not principal.acts_for(shop):
-        raise ApiError(403, "forbidden", f"{principal.name}'s token belongs to shop {principal.shop}; "
-                                         f"it can neither read nor change shop {shop}")
+    check_shop(principal, shop)
     return request.app.state.library.library(shop)
 
 
@@ -72,9 +70,12 @@ def if_match(request: Request, kind: str) -> int:
     return int(found["version"])
 
 
-def _item(item: Item, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"template": item.body, "version": item.version, "origin": item.origin}, status_code=status,
-                        headers={"ETag": item.etag, **(headers or {})})
+def _body(item: Item, kind: str = "template") -> dict[str, Any]:
+    return {kind: item.body, "version": item.version, "origin": item.origin}
+
+
+def _item(item: Item, status: int = 200, headers: dict[str, str] | None = None, kind: str = "template") -> JSONResponse:
+    return JSONResponse(_body(item, kind), status_code=status, headers={"ETag": item.etag, **(headers or {})})
 
 
 def _checked(body: TemplateIn) -> dict[str, Any]:
@@ -93,8 +94,7 @@ def list_templates(request: Request, shop_library: ShopLibrary = Depends(shop_li
     view = shop_library.view()
     return JSONResponse({"shop": shop_library.shop, "revision": view.revision,
                          "served_revision": request.app.state.library.revision(shop_library.shop),
-                         "templates": [{"template": item.body, "version": item.version, "origin": item.origin}
-                                       for item in view.templates]})
+                         "templates": [_body(item) for item in view.templates]})
 
 
 @library.get("/templates/{template_id}", response_model=TemplateOut, summary="One template, with its ETag")
@@ -135,9 +135,7 @@ def delete_template(template_id: str, request: Request, shop_library: ShopLibrar
 
 @library.get("/profile", response_model=ProfileOut, summary="The shop profile, with its ETag")
 def read_profile(shop_library: ShopLibrary = Depends(shop_library)) -> Response:
-    item = shop_library.profile()
-    return JSONResponse({"profile": item.body, "version": item.version, "origin": item.origin},
-                        headers={"ETag": item.etag})
+    return _item(shop_library.profile(), kind="profile")
 
 
 @library.get("/profile/form", response_model=ProfileFormOut, summary="Every key the shop profile can set, as a form")
@@ -156,8 +154,7 @@ def replace_profile(body: dict[str, Any], request: Request, shop_library: ShopLi
     except CorpusError as exc:
         raise ApiError(422, "invalid_profile", exc.message, exc.details) from None
     request.app.state.library.poke()
-    return JSONResponse({"profile": item.body, "version": item.version, "origin": item.origin},
-                        headers={"ETag": item.etag})
+    return _item(item, kind="profile")
 
 
 @library.get("/audit", response_model=AuditOut, summary="Who changed what, when: before and after")
