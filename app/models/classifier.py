@@ -176,7 +176,8 @@ class ScenarioClassifier:
         order = np.argsort(-probabilities)
         best, confidence = SCENARIOS[order[0]], float(probabilities[order[0]])
         scores = {name: float(p) for name, p in zip(SCENARIOS, probabilities)}
-        nearest = np.argsort(-similarities)[:3]
+        nearest = np.argpartition(-similarities, 2)[:3] if len(similarities) > 3 else np.arange(len(similarities))
+        nearest = nearest[np.argsort(-similarities[nearest], kind="stable")]  # the three closest, closest first
         evidence: dict[str, Any] = {
             "nearest": [
                 {"text": self._texts[i], "scenario": SCENARIOS[self._labels[i]], "similarity": round(float(similarities[i]), 4)}

@@ -209,7 +209,7 @@
     }
     if (field.kind === "chart") {
       const area = document.createElement("textarea");
-      area.rows = 4;
+      area.rows = Math.min(Math.max((value || []).length + 1, 3), 12);
       area.placeholder = "每行一个尺码：尺码 " + field.columns.map((column) => column.label + "范围").join(" ") +
         "，例如 M " + field.columns.map(() => "160-165").join(" ");
       area.value = (value || []).map((row) =>
