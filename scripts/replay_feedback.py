@@ -23,6 +23,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", required=True, help="the first day (YYYY-MM-DD, UTC) measured; earlier days fit")
     parser.add_argument("--shop", default=None, help="the shop (default KEFU_SHOP)")
+    parser.add_argument("--learn", action="store_true",
+                        help="also replay an experiment: the messages agents used a template for before the split "
+                             "become that template's example questions (the bundled shop's library)")
     args = parser.parse_args()
 
     from app.config import Settings
@@ -44,11 +47,14 @@ def main() -> int:
         return 1
     prior = AcceptancePrior.fit(earlier)
     service = KefuService.load(settings)
-    places = {"without": [], "with": []}
+    variants = {"without prior": (service, None), "with prior": (service, prior)}
+    if args.learn:
+        variants["learnt examples"] = (with_learnt_examples(service, earlier), None)
+    places: dict[str, list[int | None]] = {name: [] for name in variants}
     for event in later:
         request = ReplyRequest(event.message, platform=event.platform or settings.default_platform, top_k=3)
-        for name, used in (("without", None), ("with", prior)):
-            result = service.reply(request) if used is None else service.reply(request, used)
+        for name, (answering, used) in variants.items():
+            result = answering.reply(request) if used is None else answering.reply(request, used)
             ids = [reply.template_id for reply in result.replies if not reply.holding]
             places[name].append(ids.index(event.template_id) + 1 if event.template_id in ids else None)
     print(f"shop {shop}: prior from {len(earlier)} events ({len(prior.shifts)} templates moved); "
@@ -56,8 +62,28 @@ def main() -> int:
     for name, found in places.items():
         first = sum(place == 1 for place in found) / len(found)
         three = sum(place is not None for place in found) / len(found)
-        print(f"  {name:7} prior: used template first {first:.1%}, within three {three:.1%}")
+        print(f"  {name:15}: used template first {first:.1%}, within three {three:.1%}")
     return 0
+
+
+def with_learnt_examples(service, events):
+    """The service over the library whose templates also hold, as example questions, the messages agents
+    used them for (docs/measurements.md, "Learning from feedback": an experiment, not how kefu ranks)."""
+    from app.feedback.events import ACCEPTED
+    from app.library.live import EDITED, Item, LibraryServer, LibraryView, built_entries, built_profile
+
+    learnt: dict[str, list[str]] = {}
+    for event in events:
+        if event.action in ACCEPTED and event.template_id:
+            learnt.setdefault(event.template_id, []).append(event.message)
+    corpus_dir = service.settings.corpus_dir
+    items = []
+    for template_id, body in built_entries(corpus_dir).items():
+        extra = [m for m in dict.fromkeys(learnt.get(template_id, ())) if m not in body["examples"]]
+        items.append(Item("template", template_id, body | {"examples": body["examples"] + extra}, 1, EDITED)
+                     if extra else Item("template", template_id, body, 0, "built"))
+    profile = Item("profile", "profile", built_profile(corpus_dir), 0, "built")
+    return LibraryServer(service).serve(LibraryView(1, items, profile), corpus_dir)
 
 
 if __name__ == "__main__":
