@@ -36,7 +36,7 @@ Position = Literal["first", "middle", "last"]
 POSITIONS: tuple[str, ...] = get_args(Position)
 # What a message can state and a reply can ask for or use.
 Fact = Literal["height", "weight", "foot_length", "waist", "size", "order_id", "amount", "date", "colour", "spec",
-               "photo", "child"]
+               "photo", "child", "thanks"]
 FACTS: tuple[str, ...] = get_args(Fact)
 
 __all__ = ["CATEGORIES", "FACTS", "MOODS", "POSITIONS", "STAGES", "Category", "Fact", "Mood", "Position", "Stage", "PLATFORMS", "PLATFORM_NAMES_ZH", "SCENARIOS", "SCENARIO_NAMES_ZH", "Platform", "Scenario"]

@@ -218,6 +218,19 @@ def test_a_photo_is_one_the_buyer_sent_not_the_listings_pictures(raw, photo):
     assert entities(raw).photo is photo
 
 
+@pytest.mark.parametrize(
+    ("raw", "thanks"),
+    [("好的 谢谢亲", True), ("好的 謝謝你", True), ("辛苦啦", True), ("蟹蟹", True), ("好滴 拍了", False), ("好的收到", False)],
+)
+def test_thanks_is_a_fact_a_reply_to_thanks_needs(raw, thanks):
+    assert ("thanks" in entities(raw).facts()) is thanks
+
+
+def test_thanks_in_an_earlier_turn_is_not_thanks_now():
+    earlier = entities("好的 谢谢")
+    assert entities("那什么时候发货").completed_by(earlier).thanks is False
+
+
 def test_facts_name_what_templates_need():
     assert entities("175 70kg 这件选L还是XL").facts() == {"height", "weight", "size"}
     assert entities("订单2398145567 降了200 明天能发吗").facts() == {"order_id", "amount", "date"}

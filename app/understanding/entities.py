@@ -53,6 +53,10 @@ class Amount:
     text: str  # as written: "¥99", "降了200", "十块"
 
 
+# What only the message itself can say: thanks in an earlier turn is not thanks for this reply.
+_SAID_NOW = frozenset({"thanks"})
+
+
 @dataclass(frozen=True)
 class Entities:
     """What a message states. Sizes, amounts, dates, colours and specs keep the order they were written in."""
@@ -71,6 +75,7 @@ class Entities:
     category: Category | None = None
     photo: bool = False  # the buyer sent or mentions a photo or video of the goods
     child: bool = False  # the goods are for a child (a child's size chart applies)
+    thanks: bool = False  # the buyer thanks the agent (a reply may then say "不客气"); this message's alone
 
     def facts(self) -> frozenset[Fact]:
         """The facts stated, named as templates name what they need and ask for (app/vocabulary.py)."""
@@ -78,7 +83,7 @@ class Entities:
             "height": self.height_cm, "weight": self.weight_kg, "foot_length": self.foot_length_mm,
             "waist": self.waist_cm, "size": self.sizes, "order_id": self.order_numbers, "amount": self.amounts,
             "date": self.dates, "colour": self.colours, "spec": self.specs, "photo": self.photo or None,
-            "child": self.child or None,
+            "child": self.child or None, "thanks": self.thanks or None,
         }
         return frozenset(fact for fact, value in stated.items() if value not in (None, ()))
 
@@ -89,6 +94,8 @@ class Entities:
             mine, theirs = getattr(self, field.name), getattr(earlier, field.name)
             if isinstance(mine, tuple):
                 values[field.name] = mine + tuple(item for item in theirs if item not in mine)
+            elif field.name in _SAID_NOW:
+                values[field.name] = mine
             elif isinstance(mine, bool):
                 values[field.name] = mine or theirs
             else:
@@ -113,6 +120,7 @@ class EntityWords(WordsModel):
     specs: LexiconSpec
     photos: LexiconSpec = Field(default_factory=LexiconSpec)
     children: LexiconSpec = Field(default_factory=LexiconSpec)
+    thanks: LexiconSpec = Field(default_factory=LexiconSpec)
 
 
 @functools.cache
@@ -349,6 +357,7 @@ class EntityExtractor:
         self._specs = build_lexicon(words.specs, "entities.specs", path)
         self._photos = build_lexicon(words.photos, "entities.photos", path)
         self._children = build_lexicon(words.children, "entities.children", path)
+        self._thanks = build_lexicon(words.thanks, "entities.thanks", path)
 
     @classmethod
     def load(cls, corpus_dir: Path) -> EntityExtractor:
@@ -371,7 +380,7 @@ class EntityExtractor:
             height_cm=height, weight_kg=weight, foot_length_mm=foot, waist_cm=waist, sizes=sizes,
             size_change=size_change, order_numbers=order_numbers, amounts=amounts, dates=dates, colours=colours,
             specs=specs, photo=bool(self._photos.find(matchable(text))),
-            child=bool(self._children.find(matchable(text))),
+            child=bool(self._children.find(matchable(text))), thanks=bool(self._thanks.find(matchable(text))),
         )
         return replace(entities, category=self.category(text, entities))
 
