@@ -332,12 +332,13 @@ class KefuService:
         scores = retriever.template_scores(reading.lexical, vector)
         found = candidates(templates, scores.fused, prediction, context, eligible=self.eligibility.mask(context))
         # The model-based signals are worked out for the candidates only (zero for the other templates).
-        relevance, pairs = np.zeros(len(templates)), np.zeros(len(templates))
+        relevance, pairs, coverage = np.zeros(len(templates)), np.zeros(len(templates)), np.zeros(len(templates))
         if len(found.indices):
             relevance[found.indices] = self.relevance.probability(
                 np.repeat(vector, len(found.indices), axis=0), retriever.replies.vectors[found.indices])
             pairs[found.indices] = retriever.example_pairs(scores, found.indices)
-        signals = CandidateSignals(scores.dense, scores.reply_dense, scores.bm25, relevance, pairs)
+            coverage[found.indices] = retriever.term_coverage(reading.lexical.terms, found.indices)
+        signals = CandidateSignals(scores.dense, scores.reply_dense, scores.bm25, relevance, pairs, coverage)
         features = candidate_features(templates, found, signals, prediction, context)
         probability = prior.adjust([templates[i].id for i in found.indices], self.reranker.probability(features))
         order = np.argsort(-probability, kind="stable")

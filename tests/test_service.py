@@ -184,6 +184,18 @@ def test_a_templates_example_pair_is_the_mean_of_its_two_closest_examples(fake_s
         assert pairs[index] <= scores.dense[index] + 1e-9
 
 
+def test_term_coverage_is_the_share_of_the_messages_terms_a_templates_examples_use(fake_service):
+    retriever = fake_service.retriever
+    terms = retriever.lexical(prepare_message("衣服开线了 怎么处理")).terms
+    everything = np.arange(len(retriever.templates))
+    coverage = retriever.term_coverage(terms, everything)
+    for index, template in enumerate(retriever.templates):
+        used = {term for row in retriever.examples.rows if row["template_id"] == template.id for term in row["terms"]}
+        assert coverage[index] == pytest.approx(len(set(terms) & used) / len(set(terms)))
+    assert coverage.max() > 0
+    assert retriever.term_coverage((), everything).tolist() == [1.0] * len(everything)
+
+
 def test_the_size_comes_from_the_shops_chart_when_the_buyer_gives_height_and_weight(fake_service):
     service = _with_threshold(fake_service, 0.0)
     by_chart = next(t for t in service.retriever.templates if t.id == "size.recommend.by_height_weight")

@@ -1,6 +1,6 @@
 """Reranker: the probability that a candidate template can be sent as it is, and when to abstain.
 
-A logistic model over a dozen per-candidate signals (named in FEATURES, computed by
+A logistic model over some fifteen per-candidate signals (named in FEATURES, computed by
 app/retrieval/ranking.py): retrieval scores, the scenario's probability, the relevance model's
 verdict on the message-reply pair, and how the template's stage, mood and product fit the message.
 It is fitted by `scripts/fit_reranker.py` on the tuning set of buyer messages that a person judged
@@ -39,6 +39,7 @@ FEATURES: tuple[str, ...] = (
     "uses_stated_facts",  # 1 when the reply is built on facts the buyer gave (a size from height and weight)
     "dense_pair_gap",  # mean cosine to the template's two closest examples, minus the best candidate's
     "stage_clash",  # 1 when written for other order stages than the message's (stage_fit -1)
+    "term_coverage",  # share of the message's terms that the template's example questions use, together
 )
 
 

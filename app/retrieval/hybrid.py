@@ -129,6 +129,10 @@ class HybridRetriever:
             first.setdefault(row["template_id"], position)
         self._example_starts = np.array([first[template_id] for template_id in ids])
         self._example_owner = np.repeat(np.arange(len(ids)), np.diff(self._example_starts, append=len(self.examples.rows)))
+        vocabularies: list[set[str]] = [set() for _ in ids]
+        for owner, row in zip(self._example_owner, self.examples.rows):
+            vocabularies[owner].update(row["terms"])
+        self._example_vocabularies = tuple(frozenset(words) for words in vocabularies)
 
     def with_templates(self, templates: Sequence[Template], examples: Collection, replies: Collection,
                        passages: Collection | None = None) -> HybridRetriever:
@@ -203,6 +207,16 @@ class HybridRetriever:
         second = np.where(tied | np.isinf(rest), scores.dense, rest)
         pairs: np.ndarray = ((scores.dense + second) / 2)[indices]
         return pairs
+
+    def term_coverage(self, terms: Sequence[str], indices: np.ndarray) -> np.ndarray:
+        """For each template in `indices`: the share of the message's distinct terms that its example questions
+        use, taken together. A template whose examples account for most of what the buyer said fits better
+        than one that shares a single word with one example. 1 for a message with no terms (no lexical
+        evidence either way, as for the BM25 share)."""
+        wanted = set(terms)
+        if not wanted:
+            return np.ones(len(indices))
+        return np.array([len(wanted & self._example_vocabularies[int(i)]) / len(wanted) for i in indices])
 
     def template_hits(self, terms: Sequence[str], scores: TemplateScores, top_k: int,
                       order: np.ndarray | None = None) -> Iterator[TemplateHit]:

@@ -151,6 +151,7 @@ class CandidateSignals:
     bm25_example: np.ndarray  # best BM25 score against an example question
     relevance: np.ndarray  # the relevance model's probability that the reply answers the message
     dense_pair: np.ndarray  # mean cosine to the template's two closest example questions
+    coverage: np.ndarray  # share of the message's terms that the template's example questions use
 
 
 def candidate_features(templates: Sequence[Template], found: Candidates, signals: CandidateSignals,
@@ -188,6 +189,7 @@ def candidate_features(templates: Sequence[Template], found: Candidates, signals
             # A template written for another order stage weighs more against it than a fit weighs for
             # it: a reply that assumes the wrong order state is worse than a generic one.
             1.0 if stage_fit < 0 else 0.0,
+            signals.coverage[i],
         ])
     return np.asarray(rows, dtype=np.float64)
 

@@ -116,7 +116,7 @@ def test_features_are_one_row_per_candidate_in_the_reranker_order():
     context = MessageContext("taobao", stage="delivered")
     found = candidates(templates, np.array([0.5, 1.0]), prediction("size"), context)
     signals = CandidateSignals(np.array([0.8, 0.9]), np.array([0.7, 0.6]), np.array([2.0, 4.0]), np.array([0.1, 0.9]),
-                               np.array([0.75, 0.7]))
+                               np.array([0.75, 0.7]), np.array([0.5, 1.0]))
     rows = candidate_features(templates, found, signals, prediction("size"), context)
     assert rows.shape == (2, len(FEATURES))
     by_name = [dict(zip(FEATURES, row)) for row in rows]
@@ -127,6 +127,7 @@ def test_features_are_one_row_per_candidate_in_the_reranker_order():
     assert by_name[0]["dense_gap"] == 0.0 and by_name[1]["dense_gap"] == pytest.approx(-0.1)
     assert by_name[0]["relevance"] == 0.9
     assert by_name[0]["dense_pair_gap"] == pytest.approx(-0.05) and by_name[1]["dense_pair_gap"] == 0.0
+    assert by_name[0]["term_coverage"] == 1.0 and by_name[1]["term_coverage"] == 0.5
 
 
 def test_the_shipped_reranker_loads_and_says_where_it_was_fitted():
