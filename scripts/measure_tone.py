@@ -4,8 +4,9 @@
 
 Reads the tone collection (replies, labels, embeddings) from the built index and prints, for each
 threshold, out-of-fold precision and recall of "rude" by 5-fold stratified cross-validation over
-five shuffles; and, since the file has two authors (tone-* and tone2-*), the precision and recall of
-a model fitted on one author's replies on the other's: how far the model carries to another writer.
+five shuffles; and, since the file has several authors (ids tone-*, tone2-*, tone3-*), the precision
+and recall of a model fitted on the other authors' replies on each author's: how far the model
+carries to another writer.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ def main() -> None:
             scores[shuffle, test] = model.rudeness([texts[i] for i in test], tone.vectors[test])
     print(f"{len(texts)} replies, {int(labels.sum())} rude; out of fold (mean of 5 shuffles):")
     print("  " + figures(labels, scores.mean(axis=0)))
-    second = np.array([name.startswith("tone2-") for name in ids])
-    for name, train, test in (("first author -> second", ~second, second), ("second -> first", second, ~second)):
+    authors = np.array([name.split("-", 1)[0] for name in ids])
+    for author in sorted(set(authors.tolist())):
+        test = authors == author
+        train = ~test
         if train.any() and test.any():
             model = ToneModel.fit([t for t, k in zip(texts, train) if k], labels[train], tone.vectors[train])
             held = model.rudeness([t for t, k in zip(texts, test) if k], tone.vectors[test])
-            print(f"{name} ({int(test.sum())} replies):\n  " + figures(labels[test], held))
+            print(f"the other authors -> {author}-* ({int(test.sum())} replies):\n  " + figures(labels[test], held))
 
 
 if __name__ == "__main__":
