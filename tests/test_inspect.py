@@ -703,6 +703,10 @@ def test_relevance_keywords_are_conservative(inspector, message, scenario, reply
     ("单号多少 我查不到", "您好，您的快递单号是{tracking_no}，复制到快递官网就可以查。", False),  # a slot is an answer
     ("能帮我看看我的件到哪了吗", "您好，稍等我查一下，您的包裹在杭州转运中心，预计明天送到。", False),  # a request
     ("拍了三天了怎么还没发货", "您好，您的订单今天下午就会发出，请您耐心等待。", False),
+    ("换的新鞋什么时候寄出", "您好，我们会尽快给您寄出，请您耐心等待。", True),  # 尽快 gives no time
+    ("换的新鞋什么时候寄出", "您好，仓库收到旧鞋后马上给您寄出。", False),
+    ("现在下单星期几能到", "您好，现在下单都是正常发货的，请放心。", True),
+    ("现在下单星期几能到", "您好，今天下单走顺丰，星期四就能送到。", False),
 ])
 def test_a_reply_that_leaves_the_kind_of_question_open_misses_it(inspector, message, reply, left_open):
     """The fourth relevance signal: the question's form (when, how heavy, which of two, can it, who pays)."""
@@ -785,6 +789,8 @@ LEAVES_ITS_QUESTION_OPEN = {
     "logistics.ship_time.made_to_order",  # 沙发多久能发: says it depends, gives no time
     "price.trade_in.estimate",  # 以旧换新旧的能抵多少钱: says where to see the estimate
     "size.fit.body_shape",  # 怀孕五个月 M还是L: says how to choose, names neither
+    "complaint.exchange.reship_time",  # 新的啥时候发: 尽快 after the return arrives, no time
+    "other.spec.food_shelf_life",  # 保质期多久: says where it is printed (its 尽快吃完 had passed for a time)
 }
 
 
