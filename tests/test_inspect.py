@@ -707,6 +707,11 @@ def test_relevance_keywords_are_conservative(inspector, message, scenario, reply
     ("换的新鞋什么时候寄出", "您好，仓库收到旧鞋后马上给您寄出。", False),
     ("现在下单星期几能到", "您好，现在下单都是正常发货的，请放心。", True),
     ("现在下单星期几能到", "您好，今天下单走顺丰，星期四就能送到。", False),
+    ("这个包能不能装下A4纸", "您好，这款包是头层牛皮的，做工很细致。", True),  # A-not-A without 吗
+    ("这个包能不能装下A4纸", "您好，可以装下，还有空余放水杯。", False),
+    ("黑色有没有货了", "您好，现在下单还送小礼品哦，祝您购物愉快。", True),
+    ("黑色有没有货了", "您好，黑色有货的，今天下单今天发。", False),
+    ("被子有味道 是不是不合格啊", "您好，新被子有轻微的面料气味很常见，通风晾两天就散了。", False),  # a suspicion
 ])
 def test_a_reply_that_leaves_the_kind_of_question_open_misses_it(inspector, message, reply, left_open):
     """The fourth relevance signal: the question's form (when, how heavy, which of two, can it, who pays)."""

@@ -30,7 +30,7 @@ class QuestionsModel(BaseModel):
     kinds: list[_KindModel] = Field(min_length=1)
     choice: str  # "A还是B": groups 1 and 2 are the options
     choice_answered: str  # a reply that takes both ("都可以")
-    whether: str  # "能机洗吗": group 1 is what is asked about
+    whether: str  # "能机洗吗": the first group that matched is what is asked about
     whether_skip: str  # what group 1 may start with that makes it a request, not a question (帮我…)
     stance: str  # a yes or a no in the reply
     filler: str = ""  # characters that carry no content in what is asked about
@@ -76,8 +76,10 @@ class QuestionCheck:
         if choice is not None:
             return Asked(kinds, (choice.group(1), choice.group(2)))
         whether = self._whether.search(message)
-        if whether is not None and not self._whether_skip.match(whether.group(1)):
-            return Asked(kinds, about=whether.group(1))
+        # The pattern may have several alternatives, each with a group for what is asked about.
+        about = next((group for group in whether.groups() if group), None) if whether is not None else None
+        if about is not None and not self._whether_skip.match(about):
+            return Asked(kinds, about=about)
         return Asked(kinds)
 
     def left_open(self, asked: Asked, reply: str) -> list[str]:
