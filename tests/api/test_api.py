@@ -347,6 +347,7 @@ def test_openapi_has_chinese_examples(client):
                                     "/v1/inspect/conversation", "/v1/evaluate", "/v1/feedback", "/v1/feedback/stats",
                                     "/v1/vocabulary", "/v1/me", "/v1/shops/{shop}/templates",
                                     "/v1/shops/{shop}/templates/{template_id}", "/v1/shops/{shop}/profile",
+                                    "/v1/shops/{shop}/profile/form",
                                     "/v1/shops/{shop}/audit", "/healthz", "/readyz"}
     reply_body = schema["components"]["schemas"]["ReplyIn"]
     assert reply_body["examples"][0]["message"] == "这件衣服170斤穿什么码"
