@@ -21,7 +21,8 @@ ONNX_FOLDER = "onnx"  # inside the converted model's folder
 ONNX_MODEL = "model_int8.onnx"
 ONNX_MARKER = "kefu_onnx.json"
 # Bump when the export or the quantisation changes: indexes built with the old file become stale.
-ONNX_EXPORT_VERSION = 3  # 2: one session run per text (1 batched, so vectors depended on the batch); 3: the reduced serving vocabulary
+ONNX_EXPORT_VERSION = 4  # 2: one session run per text (1 batched, so vectors depended on the batch); 3: the reduced
+# serving vocabulary; 4: it keeps the variation selectors and CJK compatibility forms (❤️, ︿)
 VOCAB_IDS = "vocab_ids.npy"  # the serving tokenizer's ids -> the model's (onnx_encoder.reduce_tokenizer)
 
 
