@@ -70,7 +70,8 @@ def with_learnt_examples(service, events):
     """The service over the library whose templates also hold, as example questions, the messages agents
     used them for (docs/measurements.md, "Learning from feedback": an experiment, not how kefu ranks)."""
     from app.feedback.events import ACCEPTED
-    from app.library.live import EDITED, Item, LibraryServer, LibraryView, built_entries, built_profile
+    from app.library.live import BUILT, EDITED, Item, LibraryServer, LibraryView, built_entries, built_profile
+    from app.library.store import PROFILE, PROFILE_ID, TEMPLATE
 
     learnt: dict[str, list[str]] = {}
     for event in events:
@@ -80,9 +81,9 @@ def with_learnt_examples(service, events):
     items = []
     for template_id, body in built_entries(corpus_dir).items():
         extra = [m for m in dict.fromkeys(learnt.get(template_id, ())) if m not in body["examples"]]
-        items.append(Item("template", template_id, body | {"examples": body["examples"] + extra}, 1, EDITED)
-                     if extra else Item("template", template_id, body, 0, "built"))
-    profile = Item("profile", "profile", built_profile(corpus_dir), 0, "built")
+        items.append(Item(TEMPLATE, template_id, body | {"examples": body["examples"] + extra}, 1, EDITED)
+                     if extra else Item(TEMPLATE, template_id, body, 0, BUILT))
+    profile = Item(PROFILE, PROFILE_ID, built_profile(corpus_dir), 0, BUILT)
     return LibraryServer(service).serve(LibraryView(1, items, profile), corpus_dir)
 
 
