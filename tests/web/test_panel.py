@@ -74,7 +74,11 @@ class Panel:
         return response
 
     def settled(self) -> None:
-        self.page.wait_for_function("!document.querySelector('[data-testid=send]').disabled")
+        # A locator expectation, not wait_for_function: the panel's CSP forbids eval, and
+        # wait_for_function evals its predicate in the page on every poll after the first.
+        from playwright.sync_api import expect
+
+        expect(self.by("send")).to_be_enabled(timeout=10_000)
 
     def card_texts(self) -> list[str]:
         return self.by("reply-text").all_text_contents()
@@ -257,7 +261,9 @@ def test_loading_state_disables_the_button(panel):
     panel.page.route("**/v1/reply", lambda route: held.append(route))
     panel.by("message").fill("在吗")
     panel.by("send").click()
-    panel.page.wait_for_function("document.querySelector('[data-testid=send]').disabled")
+    from playwright.sync_api import expect
+
+    expect(panel.by("send")).to_be_disabled(timeout=10_000)
     assert panel.by("status").text_content() == "正在分析买家消息…"
     with panel.page.expect_response(is_reply):
         held[0].continue_()
