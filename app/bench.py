@@ -669,12 +669,29 @@ def _answers(tally: Tally) -> dict[str, Any]:
 # --- the run ----------------------------------------------------------------------------------
 
 
+# The instruction sets int8 matrix products depend on: with VNNI (or AMX) onnxruntime's int8 kernels run
+# several times faster than fp32; with AVX2 alone they are no faster (docs/measurements.md, ninth session).
+INT8_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The CPU's model name and which of INT8_FEATURES it has, as Linux reports them (empty elsewhere)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name", "unknown"), "cpu_features": [f for f in INT8_FEATURES if f in flags]}
+
+
 def run_bench(settings: Settings, options: BenchOptions, progress: Progress) -> dict[str, Any]:
     """Every phase in order; the server is stopped however the run ends."""
     messages = load_messages(settings.corpus_dir)
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
-                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+                    **cpu_model(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
     }
     encoder, embedder = measure_encoder(settings, messages, options, progress)
     result["encoder"] = encoder
@@ -791,7 +808,9 @@ def format_table(result: dict[str, Any]) -> str:
     single = encoder["single"]
     load = machine["load_average_at_start"][0], machine["load_average_at_end"][0]
     lines = [
-        f"kefu bench · {machine['cpus']} CPUs · Python {machine['python']} · load average {load[0]:.2f} "
+        f"kefu bench · {machine['cpus']} CPUs · {machine.get('cpu', 'unknown CPU')} "
+        f"({', '.join(machine.get('cpu_features', [])) or 'no AVX2'}) · Python {machine['python']} · "
+        f"load average {load[0]:.2f} "
         f"before the run ({load[1]:.2f} after it, the bench's own load included)",
         f"encoder    {encoder['model']} ({encoder['backend']})",
         f"           one at a time, {single['count']} messages: p50 {num(single['p50_ms'], 2)} ms  "

@@ -13,6 +13,7 @@ import pytest
 from app.bench import (
     MessageFeed,
     Target,
+    cpu_model,
     format_table,
     load_messages,
     overload_targets,
@@ -67,6 +68,19 @@ def test_poisson_schedule_of_a_short_run_can_leave_an_agent_silent():
     schedule = poisson_schedule(50, 5.0, 1.0, random.Random(3))
     assert any(times == [] for times in schedule)
     assert all(t < 1.0 for times in schedule for t in times)
+
+
+def test_the_cpu_is_named_with_the_instruction_sets_int8_speed_depends_on(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\n"
+                       "flags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni\n\nprocessor\t: 1\n", encoding="utf-8")
+    assert cpu_model(cpuinfo) == {"cpu": "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
+                                  "cpu_features": ["avx2", "avx512f", "avx512_vnni"]}
+    assert cpu_model(tmp_path / "absent") == {}
+    result = {**SAMPLE, "machine": {**SAMPLE["machine"], "cpu": "AMD EPYC", "cpu_features": ["avx2"]}}
+    result["ratios"] = ratios(result)
+    result["targets"] = [target.as_dict() for target in targets(result)]
+    assert format_table(result).splitlines()[0].startswith("kefu bench · 2 CPUs · AMD EPYC (avx2) · Python 3.11.7")
 
 
 def test_targets_are_met_at_their_limit_and_never_without_a_value():
