@@ -313,12 +313,23 @@ def _token(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     from app.feedback import FeedbackStore, feedback_stats
+    from app.feedback.learning import learnt_questions
+    from app.library.live import ShopLibrary
+    from app.library.store import LibraryStore
+    from app.shops import shop_folder
 
     settings = _settings()
-    store = FeedbackStore(settings.feedback_database)
     shop = args.shop or settings.shop
+    corpus_dir = settings.corpus_dir if shop == settings.shop else shop_folder(settings, shop)
+    store = FeedbackStore(settings.feedback_database)
     try:
         figures = {"shop": shop, **feedback_stats(store.read(shop, since=args.since, until=args.until), top=args.top)}
+        # What the stats page offers an editor to accept, from the same events, against the library as edited.
+        library = ShopLibrary(corpus_dir, shop, LibraryStore(store)).view()
+        figures["learnt"] = [question.as_dict() for question in learnt_questions(
+            store.read(shop, since=args.since, until=args.until),
+            {item.id: item.body["examples"] for item in library.templates},
+            dismissed=store.dismissed(shop), limit=args.top)]
     finally:
         store.close()
     if args.json:
@@ -347,6 +358,11 @@ def _stats(args: argparse.Namespace) -> int:
         print("\ngaps (no suggestion used):")
         for row in figures["gaps"]:
             print(f"  {row['times']:>5,}×  {row['message'][:60]}")
+    if figures["learnt"]:
+        print("\nlearnt questions (accept them on the panel's stats page or with POST /v1/feedback/learnt):")
+        for row in figures["learnt"]:
+            print(f"  {_pad(row['template_id'], 44)}{row['uses']:>3}× ({row['corrections']} over kefu's first)  "
+                  f"{row['message'][:40]}")
     return 0
 
 

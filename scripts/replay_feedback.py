@@ -24,8 +24,8 @@ def main() -> int:
     parser.add_argument("--split", required=True, help="the first day (YYYY-MM-DD, UTC) measured; earlier days fit")
     parser.add_argument("--shop", default=None, help="the shop (default KEFU_SHOP)")
     parser.add_argument("--learn", action="store_true",
-                        help="also replay an experiment: the messages agents used a template for before the split "
-                             "become that template's example questions (the bundled shop's library)")
+                        help="also replay the learnt questions (app/feedback/learning.py) an editor would be shown "
+                             "before the split, all accepted, and only the corrections (used below first) accepted")
     args = parser.parse_args()
 
     from app.config import Settings
@@ -49,7 +49,8 @@ def main() -> int:
     service = KefuService.load(settings)
     variants = {"without prior": (service, None), "with prior": (service, prior)}
     if args.learn:
-        variants["learnt examples"] = (with_learnt_examples(service, earlier), None)
+        variants["learnt, all"] = (with_learnt_examples(service, earlier, corrections_only=False), None)
+        variants["learnt, corr."] = (with_learnt_examples(service, earlier, corrections_only=True), None)
     places: dict[str, list[int | None]] = {name: [] for name in variants}
     for event in later:
         request = ReplyRequest(event.message, platform=event.platform or settings.default_platform, top_k=3)
@@ -66,23 +67,23 @@ def main() -> int:
     return 0
 
 
-def with_learnt_examples(service, events):
-    """The service over the library whose templates also hold, as example questions, the messages agents
-    used them for (docs/measurements.md, "Learning from feedback": an experiment, not how kefu ranks)."""
-    from app.feedback.events import ACCEPTED
+def with_learnt_examples(service, events, *, corrections_only: bool):
+    """The service over the library as it would be once an editor accepted the learnt questions the events
+    give (all of them, or only those agents chose over kefu's first suggestion)."""
+    from app.feedback.learning import learnt_questions, with_examples
     from app.library.live import BUILT, EDITED, Item, LibraryServer, LibraryView, built_entries, built_profile
     from app.library.store import PROFILE, PROFILE_ID, TEMPLATE
 
-    learnt: dict[str, list[str]] = {}
-    for event in events:
-        if event.action in ACCEPTED and event.template_id:
-            learnt.setdefault(event.template_id, []).append(event.message)
     corpus_dir = service.settings.corpus_dir
-    items = []
-    for template_id, body in built_entries(corpus_dir).items():
-        extra = [m for m in dict.fromkeys(learnt.get(template_id, ())) if m not in body["examples"]]
-        items.append(Item(TEMPLATE, template_id, body | {"examples": body["examples"] + extra}, 1, EDITED)
-                     if extra else Item(TEMPLATE, template_id, body, 0, BUILT))
+    entries = built_entries(corpus_dir)
+    learnt: dict[str, list[str]] = {}
+    for question in learnt_questions(events, {key: body["examples"] for key, body in entries.items()}):
+        if question.corrections or not corrections_only:
+            learnt.setdefault(question.template_id, []).append(question.message)
+    print(f"  learnt questions accepted ({'corrections only' if corrections_only else 'all'}): "
+          f"{sum(map(len, learnt.values()))} for {len(learnt)} templates")
+    items = [Item(TEMPLATE, template_id, with_examples(body, learnt[template_id]), 1, EDITED) if template_id in learnt
+             else Item(TEMPLATE, template_id, body, 0, BUILT) for template_id, body in entries.items()]
     profile = Item(PROFILE, PROFILE_ID, built_profile(corpus_dir), 0, BUILT)
     return LibraryServer(service).serve(LibraryView(1, items, profile), corpus_dir)
 

@@ -133,7 +133,9 @@ def test_kefu_stats_prints_what_the_database_holds(tmp_path, fake_index):
     url = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
     store = FeedbackStore(url)
     store.record([event("copied", suggestion_id="1", scenario="size"),
-                  event("ignored", template_id=None, suggestion_id="2", message="能开专票吗", scenario="other")])
+                  event("ignored", template_id=None, suggestion_id="2", message="能开专票吗", scenario="other"),
+                  event("copied", template_id="price.bargain.value", suggestion_id="3", message="价钱上能不能再松一松",
+                        rank=2)])
     store.close()
     env_settings = fake_index.model_copy(update={"feedback_url": url})
     os.environ["KEFU_FEEDBACK_URL"] = url
@@ -143,8 +145,12 @@ def test_kefu_stats_prints_what_the_database_holds(tmp_path, fake_index):
     finally:
         del os.environ["KEFU_FEEDBACK_URL"]
     assert shown.returncode == 0, shown.stderr
-    assert "acceptance 50.0%" in shown.stdout and "能开专票吗" in shown.stdout
-    assert json.loads(as_json.stdout)["suggestions_used"] == 1
+    assert "acceptance 66.7%" in shown.stdout and "能开专票吗" in shown.stdout
+    assert "learnt questions" in shown.stdout and "价钱上能不能再松一松" in shown.stdout
+    figures = json.loads(as_json.stdout)
+    assert figures["suggestions_used"] == 2
+    assert [(q["template_id"], q["message"], q["corrections"]) for q in figures["learnt"]] == [
+        ("price.bargain.value", "价钱上能不能再松一松", 1), ("size.recommend.height_weight", "170穿什么码", 0)]
     assert run_kefu("stats", "--since", "yesterday").returncode == 2
 
 
@@ -197,3 +203,77 @@ def test_the_api_ranks_with_the_token_s_shop_feedback(feedback_client, monkeypat
     after = feedback_client.post("/v1/reply", json=message).json()
     moved = after["replies"][0]
     assert moved["template_id"] != top["template_id"] or moved["confidence"] < top["confidence"]
+
+
+def test_a_version_2_database_is_migrated_and_keeps_its_events(tmp_path):
+    from sqlalchemy import create_engine, insert
+
+    from app.feedback.store import MIGRATIONS, schema
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:  # a database as the kefu of schema version 2 left it
+        schema.create(connection)
+        connection.execute(insert(schema).values(version=2))
+        for step in (1, 2):
+            MIGRATIONS[step](connection)
+    engine.dispose()
+    old = FeedbackStore(url)
+    try:
+        old.record([event("copied")])
+    finally:
+        old.close()
+    store = FeedbackStore(url)
+    try:
+        assert store.version == SCHEMA_VERSION == 3
+        assert len(list(store.read("default"))) == 1
+        assert store.dismiss("default", [("size.chart.general", "170穿什么码")], "小王") == 1
+        assert store.dismissed("default") == {("size.chart.general", "170穿什么码")}
+    finally:
+        store.close()
+
+
+def test_dismissed_learnt_questions_are_kept_once_per_shop(database_url):
+    store = FeedbackStore(database_url)
+    try:
+        pairs = [("size.chart.general", "170穿什么码"), ("size.chart.general", "170穿什么码"),
+                 ("logistics.ship_time.workday", "几点发货")]
+        assert store.dismiss("default", pairs, "小王") == 2
+        assert store.dismiss("default", pairs[:1], "小李") == 0  # dismissed before: nothing new
+        assert store.dismiss("another", pairs[:1], "小李") == 1
+        assert store.dismissed("default") == set(pairs)
+        assert store.dismissed("another") == {pairs[0]}
+        assert store.dismissed("nobody") == set()
+    finally:
+        store.close()
+
+
+def test_learnt_questions_rank_corrections_first_and_leave_out_what_is_known():
+    from app.feedback.learning import learnt_questions, question_key, with_examples
+
+    at = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    library = {"size.recommend.height_weight": ["170穿什么码", "身高体重推荐尺码"],
+               "logistics.ship_time.workday": ["几点发货"], "price.coupon.general": ["有优惠券吗"]}
+    events = [
+        event("copied", message="160斤穿多大", rank=1, at=at),
+        event("edited", message="160斤 穿多大 ", rank=1, at=at + timedelta(days=1), sent_text="亲，拍XL"),
+        event("copied", template_id="logistics.ship_time.workday", message="今天能发吗", rank=3, at=at),
+        event("ignored", template_id="price.coupon.general", message="能便宜吗", rank=2),
+        event("copied", message="１７０穿什么碼", rank=2),  # an example already, once normalised
+        event("copied", template_id="size.gone", message="有S码吗", rank=2),  # not in the library any more
+        event("copied", template_id="price.coupon.general", message="有券吗", rank=2),
+        event("sent", template_id="price.coupon.general", message="  ", rank=2),
+        event("copied", template_id="price.coupon.general", message="优" * 201, rank=2),
+    ]
+    found = learnt_questions(events, library, dismissed={("price.coupon.general", question_key("有券吗"))})
+    assert [(q.template_id, q.message, q.uses, q.corrections, q.as_is) for q in found] == [
+        ("logistics.ship_time.workday", "今天能发吗", 1, 1, 1),
+        ("size.recommend.height_weight", "160斤穿多大", 2, 0, 1),
+    ]
+    assert found[1].last_at == at + timedelta(days=1)
+    assert found[1].as_dict()["last_at"] == "2026-11-25T09:00:00+00:00"
+    assert learnt_questions(events, library, limit=1) == found[:1]
+    body = {"id": "size.recommend.height_weight", "examples": ["170穿什么码"]}
+    assert with_examples(body, ["160斤穿多大", " 160斤穿多大", "１７０穿什么码", ""])["examples"] == \
+        ["170穿什么码", "160斤穿多大"]
+    assert body["examples"] == ["170穿什么码"]  # the body given is left as it was

@@ -177,6 +177,39 @@ class FeedbackStatsOut(BaseModel):
     gaps: list[dict[str, Any]] = Field(description="frequent buyer messages for which no suggestion was used")
 
 
+class LearntQuestionOut(BaseModel):
+    template_id: str
+    message: str = Field(description="the buyer message, as first written")
+    uses: int = Field(description="times agents used the template for this message")
+    corrections: int = Field(description="of those, times kefu had put another suggestion first")
+    as_is: int = Field(description="of those, times it was sent as suggested")
+    last_at: str | None = Field(description="when it was last used (ISO 8601)")
+
+
+class LearntOut(BaseModel):
+    shop: str
+    proposals: list[LearntQuestionOut] = Field(description="buyer messages agents answered with a template they are "
+                                                            "not yet an example of; corrections first")
+
+
+class LearntIn(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"action": "accept", "template_id": "logistics.ship_time.workday", "messages": ["今天能发吗"]}]})
+
+    action: Literal["accept", "dismiss"] = Field(description="accept: add the messages to the template's examples "
+                                                             "(audited, live within seconds); dismiss: never propose "
+                                                             "them for it again")
+    template_id: str = Field(max_length=200)
+    messages: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=50)
+
+
+class LearntChangeOut(BaseModel):
+    template_id: str
+    added: int = Field(description="messages added to the template's examples (accept)")
+    dismissed: int = Field(description="messages no longer proposed for it (dismiss)")
+    version: int | None = Field(description="the template's version after an accept that changed it")
+
+
 class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -87,6 +87,17 @@ library_audit = Table(
 )
 
 
+# Learnt questions an editor turned down (app/feedback/learning.py): never proposed again.
+learnt_dismissed = Table(
+    "learnt_dismissed", metadata,
+    Column("shop", String(64), primary_key=True),
+    Column("template_id", String(200), primary_key=True),
+    Column("question", String(400), primary_key=True),  # learning.question_key of the message
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+)
+
+
 def _create_v1(connection: Connection) -> None:
     events.create(connection)
 
@@ -96,8 +107,12 @@ def _create_v2(connection: Connection) -> None:
     library_audit.create(connection)
 
 
+def _create_v3(connection: Connection) -> None:
+    learnt_dismissed.create(connection)
+
+
 # version -> the step that brings version - 1 to it. Append; never edit a released step.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _create_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _create_v2, 3: _create_v3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -187,6 +202,30 @@ class FeedbackStore:
         with self.engine.connect() as connection:
             return {row[0]: (int(row[1]), int(row[2] or 0)) for row in connection.execute(query)}
 
+    def dismiss(self, shop: str, pairs: Sequence[tuple[str, str]], actor: str) -> int:
+        """Record (template id, question key) pairs as turned down; a pair dismissed before stays as it was."""
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as connection:
+                have = self._dismissed(connection, shop)
+                rows = [{"shop": shop, "template_id": template_id, "question": question, "at": now, "actor": actor}
+                        for template_id, question in dict.fromkeys(pairs) if (template_id, question) not in have]
+                if rows:
+                    connection.execute(insert(learnt_dismissed), rows)
+        except SQLAlchemyError as exc:
+            raise FeedbackStoreError(f"cannot record the dismissal: {exc.__class__.__name__}") from exc
+        return len(rows)
+
+    def dismissed(self, shop: str) -> set[tuple[str, str]]:
+        """The (template id, question key) pairs an editor of the shop turned down."""
+        with self.engine.connect() as connection:
+            return self._dismissed(connection, shop)
+
+    @staticmethod
+    def _dismissed(connection: Connection, shop: str) -> set[tuple[str, str]]:
+        query = select(learnt_dismissed.c.template_id, learnt_dismissed.c.question).where(learnt_dismissed.c.shop == shop)
+        return {(row[0], row[1]) for row in connection.execute(query)}
+
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -205,4 +244,5 @@ def _safe(url: str) -> str:
         return "(unparsable URL)"
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "FeedbackStore", "events", "library_audit", "library_items", "metadata"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "FeedbackStore", "events", "learnt_dismissed", "library_audit", "library_items",
+           "metadata"]

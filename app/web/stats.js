@@ -14,8 +14,8 @@
     }
   }
 
-  function headers() {
-    const found = { Accept: "application/json" };
+  function headers(extra) {
+    const found = { Accept: "application/json", ...(extra || {}) };
     if (token().trim()) found.Authorization = "Bearer " + token().trim();
     return found;
   }
@@ -68,6 +68,68 @@
     fillList("gaps", stats.gaps.map((row) => `${row.times} 次：${row.message}`));
   }
 
+  async function errorText(response, fallback) {
+    try {
+      return fallback + "：" + (await response.json()).error.message;
+    } catch (err) {
+      return fallback + "（" + response.status + "）";
+    }
+  }
+
+  function button(text, testid, onClick) {
+    const found = document.createElement("button");
+    found.type = "button";
+    found.textContent = text;
+    found.dataset.testid = testid;
+    found.addEventListener("click", onClick);
+    return found;
+  }
+
+  // One learnt question: add it to its template's examples, or never propose it again.
+  async function decide(proposal, action, row) {
+    for (const control of row.querySelectorAll("button")) control.disabled = true;
+    const response = await fetch("/v1/feedback/learnt", {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ action, template_id: proposal.template_id, messages: [proposal.message] }),
+    }).catch(() => null);
+    if (!response || !response.ok) {
+      $("learnt-status").textContent = response ? await errorText(response, "操作失败") : "连接不上服务器。";
+      for (const control of row.querySelectorAll("button")) control.disabled = false;
+      return;
+    }
+    row.remove();
+    $("learnt-status").textContent = action === "accept"
+      ? `已把“${proposal.message}”加入 ${proposal.template_id} 的问法，几秒内生效。`
+      : `已忽略“${proposal.message}”。`;
+  }
+
+  function showLearnt(proposals) {
+    const body = document.querySelector('[data-testid="learnt"] tbody');
+    body.replaceChildren(...proposals.map((proposal) => {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "learnt-row";
+      const actions = document.createElement("td");
+      actions.append(button("加入问法", "learnt-accept", () => decide(proposal, "accept", tr)),
+                     button("忽略", "learnt-dismiss", () => decide(proposal, "dismiss", tr)));
+      tr.append(cell(proposal.message), cell(proposal.template_id), cell(String(proposal.uses)),
+                cell(String(proposal.corrections)), actions);
+      return tr;
+    }));
+    $("learnt-status").textContent = proposals.length ? "" : "暂无新的问法。";
+    document.querySelector('[data-testid="learnt"]').dataset.loaded = "true";
+  }
+
+  async function loadLearnt() {
+    const response = await fetch("/v1/feedback/learnt", { headers: headers() }).catch(() => null);
+    if (!response) return;
+    if (!response.ok) {
+      $("learnt-status").textContent = await errorText(response, "读取学到的问法失败");
+      return;
+    }
+    showLearnt((await response.json()).proposals);
+  }
+
   async function load() {
     try {
       const vocabulary = await fetch("/v1/vocabulary", { headers: headers() });
@@ -88,6 +150,7 @@
         return;
       }
       show(await response.json());
+      await loadLearnt();
     } catch (err) {
       $("stats-error").textContent = "连接不上服务器，请检查网络或确认服务正在运行。";
       $("stats-error").hidden = false;

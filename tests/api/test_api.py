@@ -345,6 +345,7 @@ def test_openapi_has_chinese_examples(client):
     schema = response.json()
     assert set(schema["paths"]) == {"/v1/reply", "/v1/classify", "/v1/search", "/v1/inspect",
                                     "/v1/inspect/conversation", "/v1/evaluate", "/v1/feedback", "/v1/feedback/stats",
+                                    "/v1/feedback/learnt",
                                     "/v1/vocabulary", "/v1/me", "/v1/shops/{shop}/templates",
                                     "/v1/shops/{shop}/templates/{template_id}", "/v1/shops/{shop}/profile",
                                     "/v1/shops/{shop}/profile/form",

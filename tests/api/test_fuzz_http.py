@@ -25,10 +25,12 @@ ENDPOINTS = {
     "/v1/inspect/conversation": ["messages", "platform", "conversation"],
     "/v1/evaluate": ["cases"],
     "/v1/feedback": ["events"],
+    "/v1/feedback/learnt": ["action", "template_id", "messages"],
 }
 TRICKY = st.sampled_from(["", " ", "\u2028", "\u0085", "\u200b\u200b", "\x00", "\ud800", "😀", "#E-s46", "能便宜点吗",
                           "什么时候发货" * 300, "9" * 5000, "【订单号】", "{coupon}", "<script>", "亲", "！！！", "taobao",
-                          "jd", "first", "last", "buyer", "agent"])
+                          "jd", "first", "last", "buyer", "agent", "accept", "dismiss",
+                          "price.bargain.value"])
 SCALAR = st.one_of(TRICKY, st.text(max_size=30), st.integers(min_value=-10**30, max_value=10**30),
                    st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none())
 JSON = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=4),
@@ -57,7 +59,8 @@ REQUEST = st.one_of(
               st.sampled_from(["broken", "text/plain", "gbk"]), st.text(max_size=40)),
     st.tuples(st.sampled_from(["GET", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
               st.sampled_from([*ENDPOINTS, "/", "/healthz", "/readyz", "/v1/vocabulary", "/v1/feedback/stats",
-                               "/v1/feedback/stats?top=99999999999999999999", "/v1/nope", "/../etc"]),
+                               "/v1/feedback/stats?top=99999999999999999999", "/v1/feedback/learnt",
+                               "/v1/feedback/learnt?limit=0", "/v1/nope", "/../etc"]),
               st.just("none"), st.none()),
 )
 VOLUME = settings(max_examples=2500, deadline=None, database=None,

@@ -203,3 +203,51 @@ def test_tokens_are_scoped_to_their_shop_and_role(make_client, tmp_path):
     created = client.post(f"{BASE}/templates", json=NEW, headers=as_(owner))
     assert created.status_code == 201
     assert client.get(f"{BASE}/audit", headers=as_(owner)).json()["changes"][0]["actor"] == "a-editor"
+
+
+def test_learnt_questions_are_proposed_accepted_into_the_library_and_dismissed(make_client, tmp_path):
+    registry = TokenRegistry(tmp_path / "tokens.yaml")
+    agent = registry.add("a-agent", "default", "agent")
+    owner = registry.add("a-editor", "default", "editor")
+    stranger = registry.add("b-editor", "shop-b", "editor")
+    client = make_client(tokens_file=registry.path, feedback_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}")
+
+    def as_(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    used = [{"action": "copied", "message": "价钱上能不能再松一松", "template_id": "price.bargain.value", "rank": 2},
+            {"action": "edited", "message": "价钱上能不能 再松一松", "template_id": "price.bargain.value", "rank": 1,
+             "sent_text": "亲，已经是最低价了"},
+            {"action": "ignored", "message": "价钱上能不能再松一松", "template_id": "price.coupon.general", "rank": 1},
+            {"action": "copied", "message": "礼拜天仓库上班不上班", "template_id": "price.bargain.value", "rank": 1}]
+    assert client.post("/v1/feedback", json={"events": used}, headers=as_(agent)).status_code == 201
+
+    assert client.get("/v1/feedback/learnt", headers=as_(agent)).status_code == 403
+    assert client.get("/v1/feedback/learnt?shop=default", headers=as_(stranger)).status_code == 403
+    proposals = client.get("/v1/feedback/learnt", headers=as_(owner)).json()["proposals"]
+    assert [(p["template_id"], p["message"], p["uses"], p["corrections"], p["as_is"]) for p in proposals] == [
+        ("price.bargain.value", "价钱上能不能再松一松", 2, 1, 1),
+        ("price.bargain.value", "礼拜天仓库上班不上班", 1, 0, 1)]
+
+    def decide(action: str, messages: list[str], token: str = owner, template_id: str = "price.bargain.value"):
+        return client.post("/v1/feedback/learnt?shop=default", json={"action": action, "template_id": template_id,
+                                                        "messages": messages}, headers=as_(token))
+
+    assert decide("accept", ["价钱上能不能再松一松"], agent).status_code == 403
+    assert decide("accept", ["价钱上能不能再松一松"], stranger).status_code == 403
+    assert decide("accept", ["价钱"], template_id="price.no_such").status_code == 404
+    assert decide("accept", ["  "]).status_code == 422
+    before = client.get(f"{BASE}/templates/price.bargain.value", headers=as_(owner)).json()
+    accepted = decide("accept", ["价钱上能不能再松一松"])
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json() == {"template_id": "price.bargain.value", "added": 1, "dismissed": 0,
+                               "version": before["version"] + 1}
+    after = client.get(f"{BASE}/templates/price.bargain.value", headers=as_(owner)).json()["template"]
+    assert after["examples"] == [*before["template"]["examples"], "价钱上能不能再松一松"]
+    assert after["reply"] == before["template"]["reply"]  # nothing but the examples changed
+    change = client.get(f"{BASE}/audit", headers=as_(owner)).json()["changes"][0]
+    assert (change["action"], change["id"], change["actor"]) == ("update", "price.bargain.value", "a-editor")
+    assert decide("accept", ["价钱上能不能再松一松"]).json()["added"] == 0  # an example already: no new version
+
+    assert decide("dismiss", ["礼拜天仓库上班不上班"]).json()["dismissed"] == 1
+    assert client.get("/v1/feedback/learnt", headers=as_(owner)).json()["proposals"] == []

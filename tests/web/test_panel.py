@@ -428,6 +428,40 @@ def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
     assert errors == []
 
 
+def test_the_stats_page_accepts_a_learnt_question_into_the_library_and_dismisses_another(browser, base_url):
+    import httpx
+    from playwright.sync_api import expect
+
+    template_id = "price.bargain.value"
+    learn, drop = "统计页学到的问法：价钱上能不能再松一松", "统计页要忽略的问法：老板发个红包"
+    events = [{"action": "copied", "message": message, "template_id": template_id, "rank": 2,
+               "suggestion_id": f"learnt-page-{i}"} for i, message in enumerate([learn, learn, drop])]
+    assert httpx.post(f"{base_url}/v1/feedback", json={"events": events}).status_code == 201
+    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base_url}/stats")
+    rows = page.get_by_test_id("learnt-row")
+    learnt_row, dropped_row = rows.filter(has_text=learn), rows.filter(has_text=drop)
+    expect(learnt_row).to_have_count(1)
+    assert template_id in learnt_row.inner_text()
+    learnt_row.get_by_test_id("learnt-accept").click()
+    expect(page.get_by_test_id("learnt-status")).to_contain_text("已把")
+    expect(learnt_row).to_have_count(0)
+    examples = httpx.get(f"{base_url}/v1/shops/default/templates/{template_id}").json()["template"]["examples"]
+    assert examples[-1] == learn
+    dropped_row.get_by_test_id("learnt-dismiss").click()
+    expect(page.get_by_test_id("learnt-status")).to_contain_text("已忽略")
+    page.reload()
+    expect(page.get_by_test_id("learnt")).to_have_attribute("data-loaded", "true")
+    assert learn not in page.get_by_test_id("learnt").inner_text()
+    assert drop not in page.get_by_test_id("learnt").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    context.close()
+    assert errors == []
+
+
 def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, base_url):
     """The editor page against the live server: a new template, an edit refused when someone else changed it
     first (If-Match), and the edited reply served by /v1/reply within seconds."""

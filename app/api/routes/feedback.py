@@ -17,11 +17,14 @@ from app.api.dependencies import (
     editor,
     request_shop,
 )
+from app.api.errors import ApiError
 from app.api.responses import JSONResponse
-from app.api.schemas import FeedbackIn, FeedbackOut, FeedbackStatsOut
+from app.api.schemas import FeedbackIn, FeedbackOut, FeedbackStatsOut, LearntChangeOut, LearntIn, LearntOut
 from app.config import Settings
-from app.errors import KefuError
+from app.errors import CorpusError, KefuError
 from app.feedback import NO_PRIOR, AcceptancePrior, FeedbackEvent, FeedbackStore, feedback_stats
+from app.feedback.learning import learnt_questions, question_key, with_examples
+from app.library.live import ShopLibrary
 from app.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -87,3 +90,45 @@ def stats(top: int = Query(20, ge=1, le=200, description="rows of edits and gaps
     """The token's shop only (an editor's token): acceptance by template and scenario, the edits agents
     make most, and frequent messages nothing answered."""
     return JSONResponse({"shop": shop, **feedback_stats(store.read(shop), top=top)})
+
+
+def _library(request: Request, shop: str) -> ShopLibrary:
+    return request.app.state.library.library(shop)
+
+
+@feedback.get("/feedback/learnt", response_model=LearntOut, summary="Buyer messages to learn as templates' examples")
+def learnt(request: Request, limit: int = Query(50, ge=1, le=500), store: FeedbackStore = Depends(feedback_store),
+           principal: Principal = Depends(editor), shop: str = Depends(request_shop)) -> Response:
+    """Messages agents answered with a template that does not yet have them as examples (app/feedback/learning.py),
+    the ones where agents passed over kefu's first suggestion first. An editor accepts or dismisses each."""
+    view = _library(request, shop).view()
+    examples = {item.id: item.body["examples"] for item in view.templates}
+    found = learnt_questions(store.read(shop), examples, dismissed=store.dismissed(shop), limit=limit)
+    return JSONResponse({"shop": shop, "proposals": [question.as_dict() for question in found]})
+
+
+@feedback.post("/feedback/learnt", response_model=LearntChangeOut, summary="Accept or dismiss learnt questions")
+def decide(body: LearntIn, request: Request, store: FeedbackStore = Depends(feedback_store),
+           principal: Principal = Depends(editor), shop: str = Depends(request_shop)) -> Response:
+    """accept: the messages join the template's examples, a change of the library like any other (the audit log
+    names the editor; served within seconds). Adding examples commutes with other edits, so no If-Match: the
+    template is changed at the version just read, and a change landing in between gives 412 (try again).
+    dismiss: the messages are not proposed for this template again."""
+    if any(not message.strip() for message in body.messages):
+        raise ApiError(422, "invalid_request", "a message to learn is blank")
+    library = _library(request, shop)
+    current = library.template(body.template_id)  # 404 for a template the shop does not have
+    if body.action == "dismiss":
+        keys = [(body.template_id, question_key(message)) for message in body.messages]
+        dismissed = store.dismiss(shop, keys, principal.name)
+        return JSONResponse({"template_id": body.template_id, "added": 0, "dismissed": dismissed, "version": None})
+    changed = with_examples(current.body, body.messages)
+    added = len(changed["examples"]) - len(current.body["examples"])
+    if not added:
+        return JSONResponse({"template_id": body.template_id, "added": 0, "dismissed": 0, "version": current.version})
+    try:
+        item = library.replace(body.template_id, changed, current.version, principal.name)
+    except CorpusError as exc:  # a message no example may be (the library's own checks)
+        raise ApiError(422, "invalid_template", exc.message, exc.details) from None
+    request.app.state.library.poke()
+    return JSONResponse({"template_id": body.template_id, "added": added, "dismissed": 0, "version": item.version})
