@@ -182,15 +182,22 @@ def test_replies_never_fail_while_the_library_is_swapped(editing):
     assert answered > 20 and failures == []
 
 
-def test_tokens_are_scoped_to_their_shop_and_role(make_client, tmp_path):
+def scoped(make_client, tmp_path):
+    """A client with tokens for an agent and an editor of the default shop and an editor of shop-b, and how to
+    send each."""
     registry = TokenRegistry(tmp_path / "tokens.yaml")
-    agent = registry.add("a-agent", "default", "agent")
-    owner = registry.add("a-editor", "default", "editor")
-    stranger = registry.add("b-editor", "shop-b", "editor")
+    tokens = (registry.add("a-agent", "default", "agent"), registry.add("a-editor", "default", "editor"),
+              registry.add("b-editor", "shop-b", "editor"))
     client = make_client(tokens_file=registry.path, feedback_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}")
 
     def as_(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
+
+    return client, tokens, as_
+
+
+def test_tokens_are_scoped_to_their_shop_and_role(make_client, tmp_path):
+    client, (agent, owner, stranger), as_ = scoped(make_client, tmp_path)
 
     assert client.get(f"{BASE}/templates", headers=as_(agent)).status_code == 200
     assert client.post(f"{BASE}/templates", json=NEW, headers=as_(agent)).status_code == 403
@@ -206,14 +213,7 @@ def test_tokens_are_scoped_to_their_shop_and_role(make_client, tmp_path):
 
 
 def test_learnt_questions_are_proposed_accepted_into_the_library_and_dismissed(make_client, tmp_path):
-    registry = TokenRegistry(tmp_path / "tokens.yaml")
-    agent = registry.add("a-agent", "default", "agent")
-    owner = registry.add("a-editor", "default", "editor")
-    stranger = registry.add("b-editor", "shop-b", "editor")
-    client = make_client(tokens_file=registry.path, feedback_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}")
-
-    def as_(token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
+    client, (agent, owner, stranger), as_ = scoped(make_client, tmp_path)
 
     used = [{"action": "copied", "message": "价钱上能不能再松一松", "template_id": "price.bargain.value", "rank": 2},
             {"action": "edited", "message": "价钱上能不能 再松一松", "template_id": "price.bargain.value", "rank": 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -397,6 +398,22 @@ def expect_text(locator, pattern):
     expect(locator).to_have_text(pattern)
 
 
+@contextmanager
+def phone_page(browser):
+    """A page on a phone-wide screen (the panel sits in a narrow side bar): on leaving, the page must have raised
+    no script error and never scrolled sideways."""
+    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        context.close()
+    assert errors == []
+
+
 def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
     import httpx
 
@@ -408,24 +425,18 @@ def test_the_stats_page_shows_acceptance_edits_and_gaps(browser, base_url):
     events += [{"action": "ignored", "message": marker, "template_id": None, "scenario": "other",
                 "suggestion_id": f"stats-page-gap-{i}"} for i in range(5)]
     assert httpx.post(f"{base_url}/v1/feedback", json={"events": events}).status_code == 201
-    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{base_url}/")
-    page.locator('[data-testid="stats-link"]').click()
-    page.wait_for_url(f"{base_url}/stats")
-    summary = page.locator('[data-testid="stats-summary"]')
-    from playwright.sync_api import expect
+    with phone_page(browser) as page:
+        page.goto(f"{base_url}/")
+        page.locator('[data-testid="stats-link"]').click()
+        page.wait_for_url(f"{base_url}/stats")
+        summary = page.locator('[data-testid="stats-summary"]')
+        from playwright.sync_api import expect
 
-    expect(summary).to_contain_text("采纳率")
-    assert "size.stats_page.only" in page.locator('[data-testid="by-template"]').inner_text()
-    assert "尺码" in page.locator('[data-testid="by-scenario"]').inner_text()  # names from /v1/vocabulary
-    assert "亲，170拍L码统计页" in page.locator('[data-testid="edits"]').inner_text()
-    assert marker in page.locator('[data-testid="gaps"]').inner_text()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    context.close()
-    assert errors == []
+        expect(summary).to_contain_text("采纳率")
+        assert "size.stats_page.only" in page.locator('[data-testid="by-template"]').inner_text()
+        assert "尺码" in page.locator('[data-testid="by-scenario"]').inner_text()  # names from /v1/vocabulary
+        assert "亲，170拍L码统计页" in page.locator('[data-testid="edits"]').inner_text()
+        assert marker in page.locator('[data-testid="gaps"]').inner_text()
 
 
 def test_the_stats_page_accepts_a_learnt_question_into_the_library_and_dismisses_another(browser, base_url):
@@ -437,29 +448,23 @@ def test_the_stats_page_accepts_a_learnt_question_into_the_library_and_dismisses
     events = [{"action": "copied", "message": message, "template_id": template_id, "rank": 2,
                "suggestion_id": f"learnt-page-{i}"} for i, message in enumerate([learn, learn, drop])]
     assert httpx.post(f"{base_url}/v1/feedback", json={"events": events}).status_code == 201
-    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{base_url}/stats")
-    rows = page.get_by_test_id("learnt-row")
-    learnt_row, dropped_row = rows.filter(has_text=learn), rows.filter(has_text=drop)
-    expect(learnt_row).to_have_count(1)
-    assert template_id in learnt_row.inner_text()
-    learnt_row.get_by_test_id("learnt-accept").click()
-    expect(page.get_by_test_id("learnt-status")).to_contain_text("已把")
-    expect(learnt_row).to_have_count(0)
-    examples = httpx.get(f"{base_url}/v1/shops/default/templates/{template_id}").json()["template"]["examples"]
-    assert examples[-1] == learn
-    dropped_row.get_by_test_id("learnt-dismiss").click()
-    expect(page.get_by_test_id("learnt-status")).to_contain_text("已忽略")
-    page.reload()
-    expect(page.get_by_test_id("learnt")).to_have_attribute("data-loaded", "true")
-    assert learn not in page.get_by_test_id("learnt").inner_text()
-    assert drop not in page.get_by_test_id("learnt").inner_text()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    context.close()
-    assert errors == []
+    with phone_page(browser) as page:
+        page.goto(f"{base_url}/stats")
+        rows = page.get_by_test_id("learnt-row")
+        learnt_row, dropped_row = rows.filter(has_text=learn), rows.filter(has_text=drop)
+        expect(learnt_row).to_have_count(1)
+        assert template_id in learnt_row.inner_text()
+        learnt_row.get_by_test_id("learnt-accept").click()
+        expect(page.get_by_test_id("learnt-status")).to_contain_text("已把")
+        expect(learnt_row).to_have_count(0)
+        examples = httpx.get(f"{base_url}/v1/shops/default/templates/{template_id}").json()["template"]["examples"]
+        assert examples[-1] == learn
+        dropped_row.get_by_test_id("learnt-dismiss").click()
+        expect(page.get_by_test_id("learnt-status")).to_contain_text("已忽略")
+        page.reload()
+        expect(page.get_by_test_id("learnt")).to_have_attribute("data-loaded", "true")
+        assert learn not in page.get_by_test_id("learnt").inner_text()
+        assert drop not in page.get_by_test_id("learnt").inner_text()
 
 
 def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, base_url):
@@ -471,46 +476,40 @@ def test_the_library_editor_creates_edits_and_deletes_a_template_live(browser, b
     from playwright.sync_api import expect
 
     template_id = "other.editor_page.only"
-    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{base_url}/")
-    page.locator('[data-testid="library-link"]').click()
-    page.wait_for_url(f"{base_url}/library")
-    expect(page.locator('[data-testid="library-status"]')).to_contain_text("条话术")
-    page.fill('[data-testid="field-id"]', template_id)
-    page.select_option('[data-testid="field-scenario"]', "other")
-    page.fill('[data-testid="field-topic"]', "other.editor_page")
-    page.fill('[data-testid="field-reply"]', "编辑页新建的话术：我们的直播间每晚八点开播。")
-    page.fill('[data-testid="field-examples"]', "你们直播间几点开播编辑页\n晚上有直播吗编辑页")
-    page.click('[data-testid="save"]')
-    expect(page.locator('[data-testid="editor"] h2, #editor-title')).to_contain_text(template_id)
-    # Someone else changes it meanwhile: the page's save is refused and it loads their version.
-    url = f"{base_url}/v1/shops/default/templates/{template_id}"
-    current = httpx.get(url)
-    other = current.json()["template"] | {"reply": "另一位编辑改的：直播间每晚七点开播。"}
-    assert httpx.put(url, json=other, headers={"If-Match": current.headers["etag"]}).status_code == 200
-    page.fill('[data-testid="field-reply"]', "这次修改会被拒绝。")
-    page.click('[data-testid="save"]')
-    expect(page.locator('[data-testid="library-error"]')).to_contain_text("刚被别人改过")
-    expect(page.locator('[data-testid="field-reply"]')).to_have_value("另一位编辑改的：直播间每晚七点开播。")
-    page.fill('[data-testid="field-reply"]', "编辑页改过的话术：直播间每晚九点开播。")
-    page.click('[data-testid="save"]')
-    expect(page.locator('[data-testid="library-notice"]')).to_contain_text(f"已保存 {template_id}（第 3 版）")
-    deadline = time.monotonic() + 10
-    while True:
-        replies = httpx.post(f"{base_url}/v1/reply", json={"message": "你们直播间几点开播编辑页", "top_k": 5}).json()
-        if any("每晚九点开播" in reply["text"] for reply in replies["replies"]):
-            break
-        assert time.monotonic() < deadline, "the edited template was not served within 10 s"
-        time.sleep(0.1)
-    page.click('[data-testid="remove"]')
-    expect(page.locator('[data-testid="library-notice"]')).to_contain_text(f"已删除 {template_id}")
-    assert httpx.get(url).status_code == 404
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    context.close()
-    assert errors == []
+    with phone_page(browser) as page:
+        page.goto(f"{base_url}/")
+        page.locator('[data-testid="library-link"]').click()
+        page.wait_for_url(f"{base_url}/library")
+        expect(page.locator('[data-testid="library-status"]')).to_contain_text("条话术")
+        page.fill('[data-testid="field-id"]', template_id)
+        page.select_option('[data-testid="field-scenario"]', "other")
+        page.fill('[data-testid="field-topic"]', "other.editor_page")
+        page.fill('[data-testid="field-reply"]', "编辑页新建的话术：我们的直播间每晚八点开播。")
+        page.fill('[data-testid="field-examples"]', "你们直播间几点开播编辑页\n晚上有直播吗编辑页")
+        page.click('[data-testid="save"]')
+        expect(page.locator('[data-testid="editor"] h2, #editor-title')).to_contain_text(template_id)
+        # Someone else changes it meanwhile: the page's save is refused and it loads their version.
+        url = f"{base_url}/v1/shops/default/templates/{template_id}"
+        current = httpx.get(url)
+        other = current.json()["template"] | {"reply": "另一位编辑改的：直播间每晚七点开播。"}
+        assert httpx.put(url, json=other, headers={"If-Match": current.headers["etag"]}).status_code == 200
+        page.fill('[data-testid="field-reply"]', "这次修改会被拒绝。")
+        page.click('[data-testid="save"]')
+        expect(page.locator('[data-testid="library-error"]')).to_contain_text("刚被别人改过")
+        expect(page.locator('[data-testid="field-reply"]')).to_have_value("另一位编辑改的：直播间每晚七点开播。")
+        page.fill('[data-testid="field-reply"]', "编辑页改过的话术：直播间每晚九点开播。")
+        page.click('[data-testid="save"]')
+        expect(page.locator('[data-testid="library-notice"]')).to_contain_text(f"已保存 {template_id}（第 3 版）")
+        deadline = time.monotonic() + 10
+        while True:
+            replies = httpx.post(f"{base_url}/v1/reply", json={"message": "你们直播间几点开播编辑页", "top_k": 5}).json()
+            if any("每晚九点开播" in reply["text"] for reply in replies["replies"]):
+                break
+            assert time.monotonic() < deadline, "the edited template was not served within 10 s"
+            time.sleep(0.1)
+        page.click('[data-testid="remove"]')
+        expect(page.locator('[data-testid="library-notice"]')).to_contain_text(f"已删除 {template_id}")
+        assert httpx.get(url).status_code == 404
 
 
 def test_the_profile_editor_saves_every_fact_it_read_and_names_a_bad_one(browser, base_url):
@@ -525,45 +524,39 @@ def test_the_profile_editor_saves_every_fact_it_read_and_names_a_bad_one(browser
     before = httpx.get(url)
     original = before.json()["profile"]
     assert "couriers" not in original or "default" not in original["couriers"]  # the demo shop leaves it unset
-    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(f"{base_url}/library")
-        expect(page.locator('[data-testid="profile-status"]')).to_contain_text("已填")
-        courier = page.locator('[data-key="couriers.default"]')
-        expect(courier).to_have_value("")
-        expect(page.locator('[data-key="returns.no_reason_days"]')).to_have_value("7")
-        expect(page.locator('[data-key="size_charts.clothing"]')).to_have_value(re.compile(r"(^|\n)M 160-165 50-57\n"))
-        courier.fill("中通")
-        page.locator('[data-key="dispatch.same_day_cutoff"]').fill("25:00")
-        page.click('[data-testid="profile-save"]')
-        expect(page.locator('[data-testid="profile-error"]')).to_contain_text("dispatch.same_day_cutoff")
-        expect(page.locator('[data-key="dispatch.same_day_cutoff"]')).to_have_class("invalid")
-        page.locator('[data-key="dispatch.same_day_cutoff"]').fill("16:00")
-        page.click('[data-testid="profile-save"]')
-        expect(page.locator('[data-testid="profile-notice"]')).to_contain_text("店铺资料已保存")
-        saved = httpx.get(url).json()["profile"]
-        expected = json.loads(json.dumps(original))
-        expected.setdefault("couriers", {})["default"] = "中通"
-        expected.setdefault("dispatch", {})["same_day_cutoff"] = "16:00"
-        # Sizes written bare (90, 38) come back as labels ("90"): the same facts.
-        assert parse_shop_profile(saved, "saved") == parse_shop_profile(expected, "expected")
-        assert saved["size_charts"].keys() == original["size_charts"].keys()
-        # Someone else saves meanwhile: the page's next save is refused and their version loaded.
-        current = httpx.get(url)
-        theirs = current.json()["profile"] | {"member_prices": "会员享95折"}
-        assert httpx.put(url, json=theirs, headers={"If-Match": current.headers["etag"]}).status_code == 200
-        page.locator('[data-key="couriers.default"]').fill("圆通")
-        page.click('[data-testid="profile-save"]')
-        expect(page.locator('[data-testid="profile-error"]')).to_contain_text("刚被别人改过")
-        expect(page.locator('[data-key="member_prices"]')).to_have_value("会员享95折")
-        expect(page.locator('[data-key="couriers.default"]')).to_have_value("中通")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        with phone_page(browser) as page:
+            page.goto(f"{base_url}/library")
+            expect(page.locator('[data-testid="profile-status"]')).to_contain_text("已填")
+            courier = page.locator('[data-key="couriers.default"]')
+            expect(courier).to_have_value("")
+            expect(page.locator('[data-key="returns.no_reason_days"]')).to_have_value("7")
+            expect(page.locator('[data-key="size_charts.clothing"]')).to_have_value(re.compile(r"(^|\n)M 160-165 50-57\n"))
+            courier.fill("中通")
+            page.locator('[data-key="dispatch.same_day_cutoff"]').fill("25:00")
+            page.click('[data-testid="profile-save"]')
+            expect(page.locator('[data-testid="profile-error"]')).to_contain_text("dispatch.same_day_cutoff")
+            expect(page.locator('[data-key="dispatch.same_day_cutoff"]')).to_have_class("invalid")
+            page.locator('[data-key="dispatch.same_day_cutoff"]').fill("16:00")
+            page.click('[data-testid="profile-save"]')
+            expect(page.locator('[data-testid="profile-notice"]')).to_contain_text("店铺资料已保存")
+            saved = httpx.get(url).json()["profile"]
+            expected = json.loads(json.dumps(original))
+            expected.setdefault("couriers", {})["default"] = "中通"
+            expected.setdefault("dispatch", {})["same_day_cutoff"] = "16:00"
+            # Sizes written bare (90, 38) come back as labels ("90"): the same facts.
+            assert parse_shop_profile(saved, "saved") == parse_shop_profile(expected, "expected")
+            assert saved["size_charts"].keys() == original["size_charts"].keys()
+            # Someone else saves meanwhile: the page's next save is refused and their version loaded.
+            current = httpx.get(url)
+            theirs = current.json()["profile"] | {"member_prices": "会员享95折"}
+            assert httpx.put(url, json=theirs, headers={"If-Match": current.headers["etag"]}).status_code == 200
+            page.locator('[data-key="couriers.default"]').fill("圆通")
+            page.click('[data-testid="profile-save"]')
+            expect(page.locator('[data-testid="profile-error"]')).to_contain_text("刚被别人改过")
+            expect(page.locator('[data-key="member_prices"]')).to_have_value("会员享95折")
+            expect(page.locator('[data-key="couriers.default"]')).to_have_value("中通")
     finally:
-        context.close()
         latest = httpx.get(url)
         restored = httpx.put(url, json=original, headers={"If-Match": latest.headers["etag"]})
         assert restored.status_code == 200, restored.text
-    assert errors == []
