@@ -264,6 +264,9 @@ def test_learnt_questions_rank_corrections_first_and_leave_out_what_is_known():
         event("copied", template_id="price.coupon.general", message="有券吗", rank=2),
         event("sent", template_id="price.coupon.general", message="  ", rank=2),
         event("copied", template_id="price.coupon.general", message="优" * 201, rank=2),
+        event("copied", template_id="logistics.ship_time.workday", message="订单3021178845512怎么还没发", rank=2),
+        event("copied", template_id="logistics.ship_time.workday", message="电话 138 0013 8000 改地址", rank=2),
+        event("copied", template_id="logistics.ship_time.workday", message="发票发到 li.na@example.com", rank=2),
     ]
     found = learnt_questions(events, library, dismissed={("price.coupon.general", question_key("有券吗"))})
     assert [(q.template_id, q.message, q.uses, q.corrections, q.as_is) for q in found] == [

@@ -16,6 +16,7 @@ MAX_EXAMPLE_CHARS).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from app.feedback.events import FeedbackEvent
 from app.text import normalize_text
 
 MAX_EXAMPLE_CHARS = 200  # longer messages are pasted order dumps or conversations, not questions to learn
+# Seven digits or more in a row (order and parcel numbers, phone numbers), or an e-mail address.
+PRIVATE_NUMBER = re.compile(r"\d{7,}|[\w.+-]+@[\w-]+\.[\w.]+")
 
 
 def question_key(message: str) -> str:
@@ -63,7 +66,8 @@ def learnt_questions(
         if not item.accepted or item.template_id is None or item.template_id not in examples:
             continue
         key = question_key(item.message)
-        if not key or len(key) > MAX_EXAMPLE_CHARS or key in known or (item.template_id, key) in dismissed:
+        if (not key or len(key) > MAX_EXAMPLE_CHARS or key in known or (item.template_id, key) in dismissed
+                or PRIVATE_NUMBER.search(key)):
             continue
         found = proposals.setdefault((item.template_id, key), LearntQuestion(item.template_id, item.message.strip()))
         found.uses += 1
@@ -87,4 +91,4 @@ def with_examples(body: Mapping[str, Any], messages: Iterable[str]) -> dict[str,
     return {**body, "examples": [*body["examples"], *added]}
 
 
-__all__ = ["MAX_EXAMPLE_CHARS", "LearntQuestion", "learnt_questions", "question_key", "with_examples"]
+__all__ = ["MAX_EXAMPLE_CHARS", "PRIVATE_NUMBER", "LearntQuestion", "learnt_questions", "question_key", "with_examples"]
