@@ -327,7 +327,7 @@ def _stats(args: argparse.Namespace) -> int:
         # What the stats page offers an editor to accept, from the same events, against the library as edited.
         library = ShopLibrary(corpus_dir, shop, LibraryStore(store)).view()
         figures["learnt"] = [question.as_dict() for question in learnt_questions(
-            store.read(shop, since=args.since, until=args.until),
+            store.read(shop, since=args.since, until=args.until, accepted_only=True),
             {item.id: item.body["examples"] for item in library.templates},
             dismissed=store.dismissed(shop), limit=args.top)]
     finally:

@@ -41,6 +41,7 @@ def test_events_round_trip_in_order_and_stay_in_their_shop(database_url):
         later = datetime.now(UTC) + timedelta(days=1)
         assert list(store.read("default", since=later)) == []
         assert len(list(store.read("default", until=later))) == 3
+        assert [e.action for e in store.read("default", accepted_only=True)] == ["copied", "edited"]
     finally:
         store.close()
 

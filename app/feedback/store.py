@@ -178,9 +178,13 @@ class FeedbackStore:
             raise FeedbackStoreError(f"cannot record feedback: {exc.__class__.__name__}") from exc
         return len(rows)
 
-    def read(self, shop: str, *, since: datetime | None = None, until: datetime | None = None) -> Iterator[FeedbackEvent]:
-        """The shop's events in the order recorded (optionally within [since, until))."""
+    def read(self, shop: str, *, since: datetime | None = None, until: datetime | None = None,
+             accepted_only: bool = False) -> Iterator[FeedbackEvent]:
+        """The shop's events in the order recorded (optionally within [since, until), optionally only those where
+        the agent used the suggestion)."""
         query = select(events).where(events.c.shop == shop).order_by(events.c.id)
+        if accepted_only:
+            query = query.where(events.c.action.in_(ACCEPTED))
         if since is not None:
             query = query.where(events.c.at >= since)
         if until is not None:

@@ -103,7 +103,7 @@ def learnt(request: Request, limit: int = Query(50, ge=1, le=500), store: Feedba
     the ones where agents passed over kefu's first suggestion first. An editor accepts or dismisses each."""
     view = _library(request, shop).view()
     examples = {item.id: item.body["examples"] for item in view.templates}
-    found = learnt_questions(store.read(shop), examples, dismissed=store.dismissed(shop), limit=limit)
+    found = learnt_questions(store.read(shop, accepted_only=True), examples, dismissed=store.dismissed(shop), limit=limit)
     return JSONResponse({"shop": shop, "proposals": [question.as_dict() for question in found]})
 
 
