@@ -466,6 +466,24 @@ def test_a_complaint_scenario_inquiry_needs_none(inspector, message):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
 
 
+@pytest.mark.parametrize("message", ["我要退货", "我要换货", "可以 那就换货吧", "我想问下这个口红是哑光的还是滋润的",
+                                     "请问退款到哪了"])
+def test_asking_for_a_return_or_taking_an_offer_states_no_problem(inspector, message):
+    # A request, a choice question or the buyer taking the option offered: nothing went wrong yet.
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
+@pytest.mark.parametrize("message", ["咋还不退款", "怎么还不发货", "我要退货 质量太差了"])
+def test_impatience_and_a_stated_problem_still_need_an_apology(inspector, message):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "这个还不错吧 有优惠吗", scenario="complaint")
+
+
+def test_asking_to_leave_the_parcel_at_a_station_is_no_grievance(inspector):
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "快递能放驿站吗 白天不在家", scenario="logistics")
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "快递又给我放驿站了", scenario="logistics")
+
+
 def test_no_apology_applies_to_complaints_and_late_or_lost_parcels(inspector):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "什么时候发货", scenario="logistics")
     assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "都五天了还没到", scenario="logistics")
