@@ -690,6 +690,25 @@ def test_relevance_when_a_sales_pitch_replaces_the_answer(inspector, message, sc
     assert "relevance" not in rules_of(inspector, reply, "有优惠吗", scenario="price")
 
 
+def test_a_pitch_beside_an_answer_to_the_question_is_not_off_the_point(inspector):
+    answered = "您好，这款只有图上三个颜色哦，另外推荐您看下我们家新款，今天还有满减～"
+    assert "relevance" not in rules_of(inspector, answered, "有没有同款别的颜色", scenario="other")
+    instead = "您好，推荐您看下我们家新款，今天还有满减～"
+    assert "relevance" in rules_of(inspector, instead, "有没有同款别的颜色", scenario="other")
+
+
+def test_a_message_that_asks_nothing_is_not_missed_by_a_low_answer_probability(inspector):
+    reply = "好的，感谢您的光临，祝您购物愉快。"
+    threshold = inspector.rules.min_answer_probability
+    assert "relevance" not in rules_of(inspector, reply, "ok 谢谢", relevance=threshold / 2)
+    assert "relevance" in rules_of(inspector, reply, "好的 什么时候发货", relevance=threshold / 2)
+
+
+def test_a_gift_answers_a_price_message(inspector):
+    reply = "这边给您备注送一份护手霜试用装，随包裹一起发出，您收到注意查收哦。"
+    assert "relevance" not in rules_of(inspector, reply, "那再送个小礼物呗", scenario="price")
+
+
 def test_the_answer_probability_threshold_is_the_tuned_one(inspector):
     # corpus/inspection_rules.yaml and docs/measurements.md say how it was chosen; change all together.
     assert inspector.rules.min_answer_probability == pytest.approx(0.12)
@@ -730,6 +749,9 @@ def test_relevance_keywords_are_conservative(inspector, message, scenario, reply
     ("黑色有没有货了", "您好，现在下单还送小礼品哦，祝您购物愉快。", True),
     ("黑色有没有货了", "您好，黑色有货的，今天下单今天发。", False),
     ("被子有味道 是不是不合格啊", "您好，新被子有轻微的面料气味很常见，通风晾两天就散了。", False),  # a suspicion
+    ("好 那我要两件 能再便宜吗", "两件给您减10块，直接拍，我给您改价。", False),  # a reduction answers it
+    ("618价格会降吗", "您好，618是全年最低价，到时候下单更划算。", False),
+    ("能再便宜点吗", "您好，这款是纯棉的，做工很好。", True),
 ])
 def test_a_reply_that_leaves_the_kind_of_question_open_misses_it(inspector, message, reply, left_open):
     """The fourth relevance signal: the question's form (when, how heavy, which of two, can it, who pays)."""

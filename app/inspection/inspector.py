@@ -134,9 +134,11 @@ class ReplyInspector:
 
     def _short_is_enough(self, message: str, text: str) -> bool:
         """A short reply is an answer when it is a whole yes/no or when answer, or when the buyer asked nothing."""
+        return bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
+
+    def _asks_nothing(self, message: str) -> bool:
+        """The buyer acknowledges or thanks ("好的 那就拍M了", "ok 谢谢") and neither asks nor reports anything."""
         rules = self.rules
-        if rules.short_answers.find(text):
-            return True
         asked = matchable(message or "")
         return bool(rules.acknowledgements.find(asked)) and not rules.questions.find(asked)
 
@@ -203,7 +205,10 @@ class ReplyInspector:
         rules = self.rules
         reasons: list[str] = []
         span = None
-        if answer_probability is not None and answer_probability < rules.min_answer_probability:
+        # A message that asks nothing ("ok 谢谢") has no question to miss: the model's low score on a
+        # thanks-and-goodbye reply says only that the pair is unlike a question and its answer.
+        if (answer_probability is not None and answer_probability < rules.min_answer_probability
+                and not self._asks_nothing(message)):
             reasons.append(f"语义上不像在回答这条消息（相关度 {answer_probability:.2f}，低于 {rules.min_answer_probability:.2f}）")
         if topic in OFF_TOPIC and not self._on_topic(text, topic):
             others = OFF_TOPIC[topic]
@@ -215,18 +220,22 @@ class ReplyInspector:
                 span = (first.start, first.end)
                 words = "、".join(dict.fromkeys(reply[h.start : h.end] for h in found[other]))
                 reasons.append(f"买家问的是{rules.cues[topic].label}，回复却在说{rules.cues[other].label}（{words}）")
+        asked = rules.unanswered.asked(matchable(message))
         answered = topic is not None and topic in rules.cues and bool(rules.cues[topic].lexicon.find(text))
         if topic != "price" and not answered and not rules.cues["price"].lexicon.find(matchable(message)):
             # A sales pitch in place of an answer: the buyer asked about anything but price, and
             # the reply says nothing of what they asked about (an apology alone does not count).
             pitch = rules.pitch.find(text)
             pitched = list(dict.fromkeys(reply[h.start : h.end] for h in pitch))
-            if len({word.lower() for word in pitched}) >= rules.min_cues:
+            # Unless the reply answers the question's form before it starts selling: "这款只有图上三个
+            # 颜色哦，另外推荐…新款" to "有没有别的颜色" is a pitch beside the answer, not in its place.
+            beside = bool(pitch) and bool(asked) and not rules.unanswered.left_open(asked, text[: pitch[0].start])
+            if len({word.lower() for word in pitched}) >= rules.min_cues and not beside:
                 span = span or (pitch[0].start, pitch[0].end)
                 reasons.append(f"回复在推销（{'、'.join(pitched)}），买家并没有问价格优惠")
         # The question's kind left open: only where nothing above already says the reply misses.
         if not reasons:
-            reasons += rules.unanswered.unanswered(matchable(message), text)
+            reasons += rules.unanswered.left_open(asked, text)
         if not reasons:
             return None
         spec = rules.specs["relevance"]

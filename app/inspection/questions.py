@@ -25,6 +25,12 @@ class _KindModel(BaseModel):
     answered: str  # a pattern any answer of this kind matches in the reply
 
 
+class _RelatedModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    about: str
+    answered: str
+
+
 class QuestionsModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kinds: list[_KindModel] = Field(min_length=1)
@@ -34,6 +40,9 @@ class QuestionsModel(BaseModel):
     whether_skip: str  # what group 1 may start with that makes it a request, not a question (帮我…)
     stance: str  # a yes or a no in the reply
     filler: str = ""  # characters that carry no content in what is asked about
+    # "能再便宜吗" is answered by "减10块": what a yes/no question is about (`about`, a pattern on it)
+    # and the words that answer it without naming it again (`answered`, a pattern on the reply).
+    related: list[_RelatedModel] = Field(default_factory=list)
 
 
 _SLOT = re.compile(r"\{[^{}]+\}|【[^【】]+】")
@@ -68,6 +77,7 @@ class QuestionCheck:
         self._whether_skip = re.compile(model.whether_skip)
         self._stance = re.compile(model.stance)
         self._filler = frozenset(model.filler)
+        self._related = tuple((re.compile(r.about), re.compile(r.answered)) for r in model.related)
 
     def asked(self, message: str) -> Asked:
         """The kinds of question a (matchable) buyer message asks."""
@@ -100,6 +110,9 @@ class QuestionCheck:
             # The thing asked about, named again (two characters in a row, or half of its characters:
             # "要签收吗" is answered by "直接拒签"), or a yes or no.
             named = any(pair in reply for pair in pairs) or 2 * sum(char in reply for char in core) >= len(core) > 1
+            # Or words that answer it in other terms ("再便宜" by "减10块", "降" by "最低价").
+            named = named or any(about.search(asked.about) and answered.search(reply)
+                                 for about, answered in self._related)
             if core and not named and not self._stance.search(reply):
                 left.append(f"问的是能不能/是不是（{asked.about}），回复没有给出答复")
         return left
