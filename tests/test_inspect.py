@@ -711,7 +711,7 @@ def test_a_gift_answers_a_price_message(inspector):
 
 def test_the_answer_probability_threshold_is_the_tuned_one(inspector):
     # corpus/inspection_rules.yaml and docs/measurements.md say how it was chosen; change all together.
-    assert inspector.rules.min_answer_probability == pytest.approx(0.12)
+    assert inspector.rules.min_answer_probability == pytest.approx(0.07)
 
 
 @pytest.mark.parametrize("message, scenario, reply", [
