@@ -300,6 +300,11 @@ def test_single_or_ordinary_punctuation_is_not_shouting(inspector, reply):
     ("我们又不是快递公司，查不到", "我们又不是"),
     ("这都不会用，看说明书", "这都不会"),
     ("买不起就别问那么多", "买不起"),
+    # the fault guessed to be the buyer's, the buyer sent to the courier, told to read carefully
+    ("图片是实物拍摄的，可能是您手机屏幕显示问题。", "可能是您手机屏幕显示问题"),
+    ("亲，我们的产品是纯天然成分，应该是您自身肤质原因哦。", "应该是您自身肤质原因"),
+    ("您好，这个是快递的问题，您可以直接投诉快递公司。", "您可以直接投诉快递"),
+    ("您好，页面写了付款后15天内发货，请您仔细看一下商品详情。", "仔细看一下商品详情"),
 ])
 def test_rude(inspector, reply, word):
     assert spans_of(inspector, reply, "rude")[0] == word
@@ -415,6 +420,9 @@ def test_curt_words_are_rude_only_in_a_cold_register(inspector):
     "您好，请您在订单页点【申请退款】，我们收到后马上处理",
     "您好，麻烦您拍张照片给我，我帮您反馈给仓库",
     "您好，您可以去别家对比一下，我们家的面料是加厚的",
+    "非常抱歉，可能是您收到的这件有质量问题，我们马上给您换新",  # the shop's fault, not the buyer's
+    "非常抱歉，包裹丢了，我们这边帮您投诉快递，同时给您补发",
+    "您好，使用前建议您仔细看一下说明书，按步骤安装",
 ])
 def test_polite_replies_are_not_rude(inspector, reply):
     assert "rude" not in rules_of(inspector, reply)
