@@ -192,6 +192,12 @@ def test_closing_present(inspector, ending):
     assert "closing" not in rules_of(inspector, "您好，这款是纯棉的，今天下单明天发货。" + ending, position="last")
 
 
+@pytest.mark.parametrize("reply", ["不客气的，还有问题随时联系我们。", "不客气亲，有问题随时联系哦～", "感谢亲的认可～下次再来哦！"])
+def test_a_short_reply_that_is_all_send_off_closes(inspector, reply):
+    # Only thanks must stand in the second half (they may open a reply that goes on to something else).
+    assert "closing" not in rules_of(inspector, reply, position="last")
+
+
 def test_closing_is_looked_for_in_the_last_60_characters(inspector):
     middle = "这款是纯棉的，今天下单明天发货，仓库在杭州，一般两到三天送到，偏远地区会慢一点，"
     assert "closing" not in rules_of(inspector, "您好，" + middle + "祝您购物愉快", position="last")

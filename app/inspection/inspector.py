@@ -55,6 +55,7 @@ OFF_TOPIC: dict[str, tuple[str, ...]] = {
 GUESS_ORDER: tuple[str, ...] = ("size", "complaint", "price", "logistics")
 _COUNTED = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
 _BRACKET = re.compile(r"【([^【】\n]{0,20})】")
+_THANKS = re.compile(r"感谢|谢谢|多谢")
 
 
 class ReplyInspector:
@@ -196,9 +197,11 @@ class ReplyInspector:
     def _closes(self, text: str) -> bool:
         window = self.rules.specs["closing"].window or 0
         end = len(text.rstrip())
-        # In the last `window` characters and in the second half: 感谢您的耐心等待 opening a short
-        # reply thanks the buyer for waiting; it does not see them off.
-        return any(hit.end > end - window and hit.start >= end // 2 for hit in self._find("closing", text))
+        # In the last `window` characters; thanks also in the second half: 感谢您的耐心等待 opening a
+        # short reply thanks the buyer for waiting and does not see them off, while
+        # "不客气，有问题随时联系我们" is a send-off however short.
+        return any(hit.end > end - window and (hit.start >= end // 2 or not _THANKS.match(text, hit.start))
+                   for hit in self._find("closing", text))
 
     def _relevance(self, message: str, reply: str, text: str, topic: str | None,
                    answer_probability: float | None) -> Finding | None:
