@@ -200,7 +200,15 @@ class LearntIn(_Request):
                                                              "(audited, live within seconds); dismiss: never propose "
                                                              "them for it again")
     template_id: str = Field(max_length=200)
-    messages: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=50)
+    messages: list[Annotated[str, Field(max_length=200, json_schema_extra=NOT_BLANK)]] = Field(min_length=1,
+                                                                                               max_length=50)
+
+    @field_validator("messages")
+    @classmethod
+    def _not_blank(cls, value: list[str]) -> list[str]:
+        if any(not message.strip() for message in value):
+            raise ValueError("a message to learn is blank")
+        return value
 
 
 class LearntChangeOut(BaseModel):

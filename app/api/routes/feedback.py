@@ -114,8 +114,6 @@ def decide(body: LearntIn, request: Request, store: FeedbackStore = Depends(feed
     names the editor; served within seconds). Adding examples commutes with other edits, so no If-Match: the
     template is changed at the version just read, and a change landing in between gives 412 (try again).
     dismiss: the messages are not proposed for this template again."""
-    if any(not message.strip() for message in body.messages):
-        raise ApiError(422, "invalid_request", "a message to learn is blank")
     library = _library(request, shop)
     current = library.template(body.template_id)  # 404 for a template the shop does not have
     if body.action == "dismiss":
