@@ -10,8 +10,9 @@ audited and live within seconds), it lifts the used template to first place more
 A proposal is one (template, message) pair from accepted events (copied, sent, edited), ranked by how
 often agents chose the template over kefu's first suggestion (corrections: the strongest evidence), then
 by uses. Left out: messages already an example of any template (normalised), templates the library no
-longer has, pairs an editor dismissed, and messages no example could hold (blank or over
-MAX_EXAMPLE_CHARS).
+longer has, pairs an editor dismissed, messages no example could hold (blank or over MAX_EXAMPLE_CHARS),
+and messages carrying a buyer's own numbers or address (PRIVATE_NUMBER: orders, parcels, phones, e-mail),
+which must not end up in a library every agent sees.
 """
 
 from __future__ import annotations
