@@ -223,9 +223,10 @@ class ReplyInspector:
                 span = (first.start, first.end)
                 words = "、".join(dict.fromkeys(reply[h.start : h.end] for h in found[other]))
                 reasons.append(f"买家问的是{rules.cues[topic].label}，回复却在说{rules.cues[other].label}（{words}）")
-        asked = rules.unanswered.asked(matchable(message))
+        said = matchable(message)
+        asked = rules.unanswered.asked(said)
         answered = topic is not None and topic in rules.cues and bool(rules.cues[topic].lexicon.find(text))
-        if topic != "price" and not answered and not rules.cues["price"].lexicon.find(matchable(message)):
+        if topic != "price" and not answered and not rules.cues["price"].lexicon.find(said):
             # A sales pitch in place of an answer: the buyer asked about anything but price, and
             # the reply says nothing of what they asked about (an apology alone does not count).
             pitch = rules.pitch.find(text)

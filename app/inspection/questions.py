@@ -117,9 +117,5 @@ class QuestionCheck:
                 left.append(f"问的是能不能/是不是（{asked.about}），回复没有给出答复")
         return left
 
-    def unanswered(self, message: str, reply: str) -> list[str]:
-        """What the message asks that the reply leaves open (both texts matchable)."""
-        return self.left_open(self.asked(message), reply)
-
 
 __all__ = ["Asked", "QuestionCheck", "QuestionsModel"]
