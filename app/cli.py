@@ -313,7 +313,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     from app.feedback import FeedbackStore, feedback_stats
-    from app.feedback.learning import learnt_questions
+    from app.feedback.learning import shop_questions
     from app.library.live import ShopLibrary
     from app.library.store import LibraryStore
     from app.shops import shop_folder
@@ -326,10 +326,8 @@ def _stats(args: argparse.Namespace) -> int:
         figures = {"shop": shop, **feedback_stats(store.read(shop, since=args.since, until=args.until), top=args.top)}
         # What the stats page offers an editor to accept, from the same events, against the library as edited.
         library = ShopLibrary(corpus_dir, shop, LibraryStore(store)).view()
-        figures["learnt"] = [question.as_dict() for question in learnt_questions(
-            store.read(shop, since=args.since, until=args.until, accepted_only=True),
-            {item.id: item.body["examples"] for item in library.templates},
-            dismissed=store.dismissed(shop), limit=args.top)]
+        figures["learnt"] = [question.as_dict() for question in shop_questions(
+            store, shop, library, since=args.since, until=args.until, limit=args.top)]
     finally:
         store.close()
     if args.json:

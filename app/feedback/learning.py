@@ -21,10 +21,14 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.feedback.events import FeedbackEvent
 from app.text import normalize_text
+
+if TYPE_CHECKING:
+    from app.feedback.store import FeedbackStore
+    from app.library.live import LibraryView
 
 MAX_EXAMPLE_CHARS = 200  # longer messages are pasted order dumps or conversations, not questions to learn
 # Seven digits or more in a row (order and parcel numbers, phone numbers), or an e-mail address.
@@ -80,6 +84,15 @@ def learnt_questions(
     return ranked if limit is None else ranked[:limit]
 
 
+def shop_questions(store: FeedbackStore, shop: str, library: LibraryView, *, since: datetime | None = None,
+                   until: datetime | None = None, limit: int | None = None) -> list[LearntQuestion]:
+    """The proposals an editor of `shop` is shown: its accepted events (optionally within [since, until))
+    against its library as edited, less what its editors dismissed."""
+    examples = {item.id: item.body["examples"] for item in library.templates}
+    return learnt_questions(store.read(shop, since=since, until=until, accepted_only=True), examples,
+                            dismissed=store.dismissed(shop), limit=limit)
+
+
 def with_examples(body: Mapping[str, Any], messages: Iterable[str]) -> dict[str, Any]:
     """A template body with the messages added to its examples (those it lacks, normalised), in order."""
     have = {question_key(example) for example in body["examples"]}
@@ -92,4 +105,5 @@ def with_examples(body: Mapping[str, Any], messages: Iterable[str]) -> dict[str,
     return {**body, "examples": [*body["examples"], *added]}
 
 
-__all__ = ["MAX_EXAMPLE_CHARS", "PRIVATE_NUMBER", "LearntQuestion", "learnt_questions", "question_key", "with_examples"]
+__all__ = ["MAX_EXAMPLE_CHARS", "PRIVATE_NUMBER", "LearntQuestion", "learnt_questions", "question_key", "shop_questions",
+           "with_examples"]

@@ -23,7 +23,7 @@ from app.api.schemas import FeedbackIn, FeedbackOut, FeedbackStatsOut, LearntCha
 from app.config import Settings
 from app.errors import CorpusError, KefuError
 from app.feedback import NO_PRIOR, AcceptancePrior, FeedbackEvent, FeedbackStore, feedback_stats
-from app.feedback.learning import learnt_questions, question_key, with_examples
+from app.feedback.learning import question_key, shop_questions, with_examples
 from app.library.live import ShopLibrary
 from app.tokens import Principal
 
@@ -101,9 +101,7 @@ def learnt(request: Request, limit: int = Query(50, ge=1, le=500), store: Feedba
            principal: Principal = Depends(editor), shop: str = Depends(request_shop)) -> Response:
     """Messages agents answered with a template that does not yet have them as examples (app/feedback/learning.py),
     the ones where agents passed over kefu's first suggestion first. An editor accepts or dismisses each."""
-    view = _library(request, shop).view()
-    examples = {item.id: item.body["examples"] for item in view.templates}
-    found = learnt_questions(store.read(shop, accepted_only=True), examples, dismissed=store.dismissed(shop), limit=limit)
+    found = shop_questions(store, shop, _library(request, shop).view(), limit=limit)
     return JSONResponse({"shop": shop, "proposals": [question.as_dict() for question in found]})
 
 
