@@ -213,14 +213,13 @@ class MessageFeed:
 def measure_encoder(settings: Settings, messages: Sequence[str], options: BenchOptions,
                     progress: Progress) -> tuple[dict[str, Any], Any]:
     """Encoder figures, and the embedder (eval reuses it rather than loading a second copy)."""
-    from app.models.embedding import load_embedder
+    from app.models.embedding import settings_embedder
     from app.service import MAX_ENCODED_CHARS
     from app.understanding.message import prepare_message
 
     progress("encoder: loading the embedding model as the service does")
     # The same call as KefuService.load, so the backend the settings choose is the one measured.
-    embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
-                             backend=settings.embedding_backend)
+    embedder = settings_embedder(settings)
     # As the service encodes a buyer message: prepared, cut to what it encodes, with the query prefix.
     texts = [settings.query_prefix + prepare_message(m)[:MAX_ENCODED_CHARS]
              for m in messages[: options.encoder_messages]]

@@ -31,7 +31,7 @@ from app.errors import CorpusError, IndexError_
 from app.handbooks.chunking import split_passages
 from app.handbooks.cleaning import CleaningProfile, clean_handbook
 from app.models.classifier import ScenarioClassifier, fit_temperature
-from app.models.embedding import Embedder, load_embedder, prepare_default_model
+from app.models.embedding import Embedder, prepare_default_model, settings_embedder
 from app.models.relevance import RelevanceModel, training_pairs
 from app.models.tone import ToneModel, load_tone_examples
 from app.retrieval.store import (
@@ -148,8 +148,7 @@ def _build_locked(settings: Settings, *, embedder: Embedder | None, force: bool,
             progress(f"preparing the embedding model in {settings.default_model_dir}")
             converted = prepare_default_model(settings.default_model_dir, progress=progress,
                                               backend=settings.embedding_backend)
-        embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
-                                 backend=settings.embedding_backend)
+        embedder = settings_embedder(settings)
     tokenizer = make_tokenizer(settings.corpus_dir)
     corpus_dir = settings.corpus_dir
     if not force:

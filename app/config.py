@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     example_prefix: str = "query: "
     passage_prefix: str = "passage: "
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    # onnxruntime's threads per encoder call. 1 suits a CPU whose int8 kernels are fast (VNNI): a
+    # second worker the scheduler parks stalls every call, and it leaves a core to the web server.
+    # On a CPU without VNNI the encoder is the bottleneck and 2 threads encode ~1.4x faster
+    # (docs/measurements.md, "Encoder threads"); `kefu bench` prints the CPU's flags to choose by.
+    encoder_threads: int = Field(default=1, ge=1, le=64)
     # Serving: how long a request waits for others to share its encoder call (0: requests that arrive
     # while the encoder is busy share the next call, nobody waits on purpose; the int8 ONNX encoder runs
     # one text at a time, so a window only added latency), how many texts may wait for the encoder

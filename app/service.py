@@ -16,7 +16,7 @@ from app.etiquette import Etiquette
 from app.feedback.prior import NO_PRIOR, AcceptancePrior
 from app.inspection import Inspection, ReplyInspector
 from app.models.classifier import ClassifierSettings, ScenarioClassifier, ScenarioPrediction
-from app.models.embedding import Embedder, load_embedder
+from app.models.embedding import Embedder, settings_embedder
 from app.models.relevance import RelevanceModel
 from app.models.reranker import Reranker
 from app.models.serving import BatchSettings, EncoderCache, MicroBatcher
@@ -135,8 +135,7 @@ class KefuService:
         tokenizer = make_tokenizer(settings.corpus_dir)
         if embedder is None:
             progress("loading the embedding model")
-            embedder = load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
-                                     backend=settings.embedding_backend)
+            embedder = settings_embedder(settings)
         check_manifest(manifest, expectation(settings, embedder, tokenizer), store)
         verify_store(store, manifest)  # every file as its build wrote it (size, SHA-256)
         # Concurrent requests share encoder calls; repeated texts skip them (app/models/serving.py).

@@ -32,7 +32,7 @@ from app.corpus import (
 from app.errors import CorpusError, IndexError_, IndexStaleError, NotFoundError
 from app.handbooks.chunking import split_passages
 from app.handbooks.cleaning import CleaningProfile, clean_handbook
-from app.models.embedding import Embedder, load_embedder, prepare_default_model
+from app.models.embedding import Embedder, prepare_default_model, settings_embedder
 from app.retrieval.store import (
     EXAMPLES,
     PASSAGES,
@@ -105,8 +105,7 @@ def build_shop(settings: Settings, shop: str, *, embedder: Embedder | None = Non
             if not settings.embedding_model:
                 converted = prepare_default_model(settings.default_model_dir, progress=progress,
                                                   backend=settings.embedding_backend)
-            embedder = load_embedder(settings.embedding_model, settings.default_model_dir,
-                                     settings.embedding_batch_size, backend=settings.embedding_backend)
+            embedder = settings_embedder(settings)
         tokenizer = make_tokenizer(settings.corpus_dir)
         templates = load_templates(folder)
         if not templates:

@@ -75,6 +75,20 @@ def test_a_vector_does_not_depend_on_the_texts_encoded_with_it(real_model_dir):
     np.testing.assert_array_equal(alone[0], together[1])
 
 
+def test_the_encoder_threads_setting_reaches_onnxruntime_and_keeps_the_vectors(real_model_dir):
+    """KEFU_ENCODER_THREADS runs the encoder on more threads; an index built with one thread still fits."""
+    from app.config import Settings
+    from app.models.embedding import settings_embedder
+
+    one = settings_embedder(Settings(model_dir=real_model_dir))
+    two = settings_embedder(Settings(model_dir=real_model_dir, encoder_threads=2))
+    assert one._session.get_session_options().intra_op_num_threads == 1
+    assert two._session.get_session_options().intra_op_num_threads == 2
+    texts = _messages()[:200]
+    cosine = (one.encode(texts) * two.encode(texts)).sum(axis=1)
+    assert cosine.min() > 0.9999, cosine.min()
+
+
 def test_the_serving_vocabulary_tokenises_every_corpus_text_as_the_full_one(real_model_dir):
     """The reduced serving tokenizer (onnx_encoder.reduce_tokenizer) gives exactly the model's ids for
     every text kefu ships: templates, handbooks, every labelled set, both prefixes."""

