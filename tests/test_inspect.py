@@ -545,6 +545,7 @@ def test_guess_scenario(inspector, message, scenario):
     ("您好，保证明天到", "保证明天到"),
     ("您好，明天一定到", "明天一定到"),
     ("您好，百分之百不会褪色", "百分之百不会"),
+    ("您好，纯棉的100%不缩水", "100%不"),  # a negation after 100% promises what will not happen
     ("您好，这款面霜一定能祛斑", "一定能祛"),
     ("您好，用完一瓶斑点全部消失", "全部消失"),
 ])
@@ -573,6 +574,7 @@ def test_ad_law(inspector, reply, word):
     "您好，这款是100%纯棉的，很透气",  # composition is a label fact, not a promise
     "您好，面料成分：棉100%",
     "您好，这款是百分之百桑蚕丝",
+    "您好，这款洗面奶100%不含酒精",  # what it is made of, as 100%纯棉
     "您好，饼干的最佳赏味期是开封后三天",
     "您好，一般明天就能到，具体以物流为准",
 ])
