@@ -655,6 +655,16 @@ def test_a_short_reply_to_a_buyer_who_asked_nothing_is_not_too_short(inspector, 
     assert "too_short" in rules_of(inspector, "嗯嗯", message + " 什么时候发货")
 
 
+@pytest.mark.parametrize("message, reply, enough", [
+    ("东西坏了", "怎么坏了", True), ("杯子裂了", "哪里裂了？", True), ("颜色不对", "哪个颜色？", True),
+    ("我要退货", "为什么", False),  # a bare question word names nothing of the buyer's
+    ("我要退货", "退货？", False),  # an echo without a question word asks nothing new
+    ("什么时候发货", "什么时候", False),  # the buyer's own question word is not their matter
+])
+def test_a_short_question_back_about_the_buyers_words_is_not_too_short(inspector, message, reply, enough):
+    assert ("too_short" not in rules_of(inspector, reply, message)) == enough
+
+
 @pytest.mark.parametrize("reply", ["您稍等", "请稍等", "您好", "請稍候"])
 def test_a_short_polite_reply_is_only_too_short(inspector, reply):
     assert rules_of(inspector, reply, "什么时候发货") == ("too_short",)
