@@ -545,6 +545,7 @@ def test_guess_scenario(inspector, message, scenario):
     ("您好，保证明天到", "保证明天到"),
     ("您好，明天一定到", "明天一定到"),
     ("您好，百分之百不会褪色", "百分之百不会"),
+    ("您好，纯棉的100%不缩水", "100%不"),  # a negation after 100% promises what will not happen
     ("您好，这款面霜一定能祛斑", "一定能祛"),
     ("您好，用完一瓶斑点全部消失", "全部消失"),
 ])
@@ -573,6 +574,7 @@ def test_ad_law(inspector, reply, word):
     "您好，这款是100%纯棉的，很透气",  # composition is a label fact, not a promise
     "您好，面料成分：棉100%",
     "您好，这款是百分之百桑蚕丝",
+    "您好，这款洗面奶100%不含酒精",  # what it is made of, as 100%纯棉
     "您好，饼干的最佳赏味期是开封后三天",
     "您好，一般明天就能到，具体以物流为准",
 ])
@@ -651,6 +653,16 @@ def test_a_short_whole_answer_is_not_too_short(inspector, message, reply):
 def test_a_short_reply_to_a_buyer_who_asked_nothing_is_not_too_short(inspector, message):
     assert "too_short" not in rules_of(inspector, "嗯嗯", message)
     assert "too_short" in rules_of(inspector, "嗯嗯", message + " 什么时候发货")
+
+
+@pytest.mark.parametrize("message, reply, enough", [
+    ("东西坏了", "怎么坏了", True), ("杯子裂了", "哪里裂了？", True), ("颜色不对", "哪个颜色？", True),
+    ("我要退货", "为什么", False),  # a bare question word names nothing of the buyer's
+    ("我要退货", "退货？", False),  # an echo without a question word asks nothing new
+    ("什么时候发货", "什么时候", False),  # the buyer's own question word is not their matter
+])
+def test_a_short_question_back_about_the_buyers_words_is_not_too_short(inspector, message, reply, enough):
+    assert ("too_short" not in rules_of(inspector, reply, message)) == enough
 
 
 @pytest.mark.parametrize("reply", ["您稍等", "请稍等", "您好", "請稍候"])

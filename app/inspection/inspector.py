@@ -11,9 +11,10 @@ Conventions (docs in the YAML say why each word list looks the way it does):
 - position: where the reply stands in its conversation (first / middle / last). A greeting is owed by
   the first agent reply only, a closing by the reply that ends the conversation only.
 - score: 100 minus the penalty of every rule broken, each rule counted once, never below 0.
-- A too-short reply gets too_short (unless it is a whole yes/no or when answer, or the buyer asked
-  nothing), the content rules (rude, jd_qin, placeholder, absolute, ad_law, shouting), polite,
-  no_apology, and greeting or closing where its position owes them; relevance is not checked on it.
+- A too-short reply gets too_short (unless it is a whole yes/no or when answer, the buyer asked
+  nothing, or it asks back about the buyer's words: 怎么坏了 to 东西坏了), the content rules (rude,
+  jd_qin, placeholder, absolute, ad_law, shouting), polite, no_apology, and greeting or closing
+  where its position owes them; relevance is not checked on it.
 - rude has two halves: words rude anywhere, and curt cues (没办法, 你自己去问吧) that are rude only
   in a cold register, a reply with no 您, 请, 亲 or apology to soften them. A third, semantic signal
   is the caller's: the ToneModel's rudeness probability (app/models/tone.py), which adds a rude finding
@@ -134,8 +135,23 @@ class ReplyInspector:
         return Inspection(ok=not any(f.severity in BLOCKING for f in findings), score=score, findings=tuple(findings))
 
     def _short_is_enough(self, message: str, text: str) -> bool:
-        """A short reply is an answer when it is a whole yes/no or when answer, or when the buyer asked nothing."""
-        return bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
+        """A short reply is an answer when it is a whole yes/no or when answer, when the buyer asked
+        nothing, or when it asks back about what the buyer said."""
+        return (bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
+                or self._asks_back(message, text))
+
+    def _asks_back(self, message: str, text: str) -> bool:
+        """The reply asks about the buyer's own words ("怎么坏了" to "东西坏了"): a question word, and two
+        characters in a row outside it that the message holds. "为什么" alone names nothing of theirs."""
+        words = self.rules.asks_back.find(text)
+        if not words:
+            return False
+        said = matchable(message or "").lower()
+        rest = list(text.lower())
+        for word in words:
+            rest[word.start : word.end] = ["\n"] * (word.end - word.start)
+        pairs = ("".join(rest[i : i + 2]) for i in range(len(rest) - 1))
+        return any(len(_COUNTED.findall(pair)) == 2 and pair in said for pair in pairs)
 
     def _asks_nothing(self, message: str) -> bool:
         """The buyer acknowledges or thanks ("好的 那就拍M了", "ok 谢谢") and neither asks nor reports anything."""

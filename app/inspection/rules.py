@@ -95,6 +95,7 @@ class InspectionRules:
     short_answers: Lexicon  # too_short: a short reply that is a whole answer (可以的, 明天)
     acknowledgements: Lexicon  # too_short: a buyer message acknowledging (好的 那就拍M了) ...
     questions: Lexicon  # ... unless it asks or reports something
+    asks_back: Lexicon  # too_short: question words of a short reply asking what the buyer meant
     min_answer_probability: float
     min_cues: int
     max_findings_per_rule: int
@@ -156,6 +157,7 @@ class InspectionRules:
             short_answers=_optional(by_name["too_short"].short_answers),
             acknowledgements=_optional(by_name["too_short"].acknowledgements),
             questions=_optional(by_name["too_short"].questions),
+            asks_back=_optional(by_name["too_short"].asks_back),
             min_answer_probability=float(relevance.min_answer_probability or 0.0),
             min_cues=relevance.min_cues or 1,
             max_findings_per_rule=model.max_findings_per_rule,
@@ -223,10 +225,12 @@ class _RuleModel(BaseModel):
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     pitch: LexiconSpec | None = None  # relevance only
     unanswered: QuestionsModel | None = None  # relevance only: kinds of question a reply must answer
-    # too_short only: a short reply that is a whole answer, and a buyer message that asks nothing
+    # too_short only: a short reply that is a whole answer, a buyer message that asks nothing, and
+    # the question words of a short reply that asks back about the buyer's words
     short_answers: LexiconSpec | None = None
     acknowledgements: LexiconSpec | None = None
     questions: LexiconSpec | None = None
+    asks_back: LexiconSpec | None = None
 
 
 class _CuesModel(BaseModel):
