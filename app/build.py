@@ -60,6 +60,11 @@ CALIBRATION = "calibration"
 RELEVANCE = "relevance"
 CLASSIFIER = "classifier"  # the scenario classifier's regressions and n-gram weights
 TONE_MODEL = "tone_model"
+# The scenario classifier learns from the scenario bank and each template's first eight example questions
+# (most templates have 5-8), not all of them: the templates given many examples to rank well (up to 24)
+# pulled scenarios their way as the library grew (docs/measurements.md, issue 11, tenth session).
+# Retrieval and the reranker still use every example.
+CLASSIFIER_EXAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,19 @@ class LabelledVectors(NamedTuple):
 
 
 def training_set(collections: dict[str, Collection], templates: Sequence[Template]) -> LabelledVectors:
-    """The classifier's labelled messages: the scenario bank plus every template's example questions."""
+    """The classifier's labelled messages: the scenario bank plus each template's first
+    CLASSIFIER_EXAMPLES example questions."""
     scenario_of = {t.id: t.scenario for t in templates}
     bank, examples = collections[BANK], collections[EXAMPLES]
-    texts = [row["text"] for row in bank.rows] + [row["text"] for row in examples.rows]
-    labels = [row["scenario"] for row in bank.rows] + [scenario_of[row["template_id"]] for row in examples.rows]
-    return LabelledVectors(texts, labels, np.vstack([bank.vectors, examples.vectors]))
+    taken: dict[str, int] = {}
+    kept = []
+    for row_number, row in enumerate(examples.rows):
+        taken[row["template_id"]] = taken.get(row["template_id"], 0) + 1
+        if taken[row["template_id"]] <= CLASSIFIER_EXAMPLES:
+            kept.append(row_number)
+    texts = [row["text"] for row in bank.rows] + [examples.rows[i]["text"] for i in kept]
+    labels = [row["scenario"] for row in bank.rows] + [scenario_of[examples.rows[i]["template_id"]] for i in kept]
+    return LabelledVectors(texts, labels, np.vstack([bank.vectors, examples.vectors[kept]]))
 
 
 def tone_set(collections: dict[str, Collection]) -> LabelledVectors:

@@ -1,6 +1,7 @@
 """Fit the reranker (app/models/reranker.py) on the tuning set of judged buyer messages.
 
     .venv/bin/python scripts/fit_reranker.py [--cases corpus/training/sendable_dev.jsonl] [--write]
+                                             [--shuffles N] [--dump FILE]
 
 Every message of the tuning set goes through kefu up to its candidate templates; each candidate is
 labelled 1 when the person's verdicts call it sendable as is, 0 otherwise. A logistic regression on
@@ -8,6 +9,10 @@ the standardised FEATURES is chosen by cross-validation grouped by message (5 fo
 abstention threshold is the one that maximises the cross-validated utility of the top suggestion:
 +1 sendable, 0 acceptable once edited, -0.5 not an answer, -2 never to send, 0 when abstaining.
 The figures printed are the cross-validated ones (each message scored by a model that never saw it).
+The headline moves by a point or two with the fold assignment and the chosen threshold: --shuffles N
+adds the never-abstaining figures averaged over N shuffled fold assignments (seeds 0..N-1) at the chosen
+C. --dump FILE writes one JSON line per message with its candidates' cross-validated scores and, for
+each template judged sendable, where it ended up (ranked, not retrieved, or excluded and why).
 Refuses any file under corpus/eval/: held-out sets are measured once, never fitted on.
 """
 
@@ -39,6 +44,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=Path, default=ROOT / "corpus/training/sendable_dev.jsonl")
     parser.add_argument("--write", action="store_true", help="write corpus/reranker.json")
+    parser.add_argument("--shuffles", type=int, default=0, metavar="N",
+                        help="also average the never-abstaining figures over N shuffled fold assignments")
+    parser.add_argument("--dump", type=Path, metavar="FILE",
+                        help="write each message's cross-validated candidates as JSON lines (for analysis)")
     args = parser.parse_args()
     if "eval" in args.cases.resolve().relative_to(ROOT).parts[:2]:
         parser.error("held-out sets (corpus/eval/) are never fitted on")
@@ -56,18 +65,22 @@ def main() -> int:
     service = KefuService.load(Settings(), reranker=neutral)
     requests = [reply_request(case) for case in cases]
     understood = service._understand([request.message for request in requests])
-    rows, labels, groups, verdicts = [], [], [], []
+    rows, labels, groups, verdicts, template_ids, missing = [], [], [], [], [], []
     for number, (case, request, text, vector, prediction) in enumerate(zip(
             cases, requests, understood.texts, understood.vectors, understood.predictions)):
         ranked = service.rank(request, text, vector[None, :], prediction)
         assert case.verdicts is not None
         by_id = {template_id: name for name, ids in case.verdicts.items() for template_id in ids}
+        missing.append({"scenario": prediction.label, "stage": ranked.context.stage, "mood": ranked.context.mood,
+                        "unranked": _unranked(service, ranked, prediction, case.verdicts["sendable"])}
+                       if args.dump else {})
         for index, features in zip(ranked.order, ranked.features):
             template_id = service.retriever.templates[int(index)].id
             rows.append(features)
             labels.append(1 if by_id.get(template_id) == "sendable" else 0)
             groups.append(number)
             verdicts.append(by_id.get(template_id))
+            template_ids.append(template_id)
     x, y, g = np.asarray(rows), np.asarray(labels), np.asarray(groups)
     print(f"{len(cases)} messages, {len(y)} candidates, {int(y.sum())} sendable candidates; "
           f"{len(set(g[y == 1].tolist()))} messages have a sendable candidate")
@@ -84,6 +97,12 @@ def main() -> int:
             best = (c, utility, threshold, figures)
     assert best is not None
     c, utility, threshold, figures = best
+    if args.shuffles:
+        print(f"C={c}, never abstaining, mean ± sd over {args.shuffles} shuffled fold assignments: "
+              + _shuffled(x, y, g, c, verdicts, cases, args.shuffles))
+    if args.dump:
+        _dump(args.dump, cases, _cross_validated(x, y, g, c), g, verdicts, template_ids, missing)
+        print(f"wrote {args.dump}")
     model = _fit(x, y, c)
     mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
     reranker = Reranker(mean, scale, model[0], model[1], threshold, {
@@ -117,16 +136,64 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
-def _cross_validated(x: np.ndarray, y: np.ndarray, g: np.ndarray, c: float) -> np.ndarray:
-    """Each message scored by a model fitted on the other folds."""
+def _cross_validated(x: np.ndarray, y: np.ndarray, g: np.ndarray, c: float,
+                     fold_of: np.ndarray | None = None) -> np.ndarray:
+    """Each message scored by a model fitted on the other folds (message i in fold fold_of[i])."""
     scores = np.zeros(len(y))
-    fold_of = np.arange(g.max() + 1) % FOLDS
+    if fold_of is None:
+        fold_of = np.arange(g.max() + 1) % FOLDS
     for fold in range(FOLDS):
         test = fold_of[g] == fold
         weights, bias = _fit(x[~test], y[~test], c)
         logits = _standardise(x[test], x[~test]) @ weights + bias
         scores[test] = 1.0 / (1.0 + np.exp(-logits))
     return scores
+
+
+def _shuffled(x: np.ndarray, y: np.ndarray, g: np.ndarray, c: float, verdicts: list, cases: list,
+              shuffles: int) -> str:
+    """The never-abstaining figures, mean ± standard deviation over shuffled fold assignments."""
+    runs = []
+    for seed in range(shuffles):
+        fold_of = np.random.default_rng(seed).permutation(len(cases)) % FOLDS
+        runs.append(_figures(_tops(_cross_validated(x, y, g, c, fold_of), g, verdicts, len(cases)), 0.0, cases))
+    names = ("top_sendable_answerable", "top3_sendable_answerable", "top_harmful")
+    return ", ".join(f"{name} {np.mean([run[name] for run in runs]):.3f} ± {np.std([run[name] for run in runs]):.3f}"
+                     for name in names)
+
+
+def _unranked(service, ranked, prediction, sendable: list[str]) -> dict[str, str]:
+    """Where each template judged sendable went when it is not among the candidates: the applicability
+    rule that excluded it, or its place by fused score among the eligible templates (not retrieved)."""
+    from app.retrieval.ranking import candidates, ineligibility
+
+    templates = service.retriever.templates
+    index_of = {t.id: i for i, t in enumerate(templates)}
+    shown = {int(i) for i in ranked.order}
+    everything = candidates(templates, ranked.scores.fused, prediction, ranked.context, pool=len(templates))
+    place = {int(i): rank + 1 for rank, i in enumerate(everything.indices)}
+    out = {}
+    for template_id in sendable:
+        i = index_of.get(template_id)
+        if i is None:
+            out[template_id] = "not in the library"
+        elif i not in shown:
+            reason = ineligibility(templates[i], ranked.context)
+            out[template_id] = f"excluded: {reason}" if reason else f"not retrieved: prior place {place.get(i)}"
+    return out
+
+
+def _dump(path: Path, cases: list, scores: np.ndarray, g: np.ndarray, verdicts: list, template_ids: list[str],
+          missing: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for number, case in enumerate(cases):
+            rows = np.flatnonzero(g == number)
+            order = rows[np.argsort(-scores[rows], kind="stable")]
+            out.write(json.dumps({
+                "id": case.id, "message": case.message, "verdicts": case.verdicts,
+                "candidates": [{"template": template_ids[i], "score": round(float(scores[i]), 4),
+                                "verdict": verdicts[i]} for i in order],
+            } | missing[number], ensure_ascii=False) + "\n")
 
 
 def _tops(scores: np.ndarray, g: np.ndarray, verdicts: list, messages: int) -> list[tuple[float, object, bool]]:

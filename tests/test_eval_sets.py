@@ -101,10 +101,11 @@ def test_kefu_eval_holds_the_shipped_sets_above_their_floors(tmp_path, real_sett
     assert summary["scenario"]["accuracy"] >= 0.95
     assert summary["scenario"]["calibration_error"] <= 0.06  # measured 0.023-0.029
     # Held out, relabelled under "fine to send" (issue 12): measured 0.979 (137 of 140) after tuning
-    # on the relabelled sets below, 0.964 later; 0.957 (134) since the ninth session's 150 example questions
-    # moved one buyer question (面膜一盒几片) to complaint in the scenario classifier, so its plain answer
-    # owes an apology. Lowered by that one reply, documented (docs/measurements.md); not tuned back.
-    assert summary["inspection"]["agreement"] >= 0.955
+    # on the relabelled sets below, 0.964 later; 0.957 (134) when the ninth session's 150 example questions
+    # moved one buyer question to complaint in the scenario classifier (the floor went to 0.955 then);
+    # 0.964 (135) again since the classifier learns from at most eight examples per template (tenth
+    # session, chosen on the tuning sets, docs/measurements.md).
+    assert summary["inspection"]["agreement"] >= 0.96
 
 
 @pytest.mark.model

@@ -189,6 +189,23 @@ def test_the_loaded_classifier_equals_a_fresh_sklearn_fit(fake_index, fake_servi
     assert np.abs(got - expected).max() <= 1e-6
 
 
+def test_the_classifier_learns_from_the_bank_and_each_templates_first_examples(fake_index):
+    """Examples past a template's first CLASSIFIER_EXAMPLES feed retrieval and ranking, not the scenario
+    classifier, so a template given many examples to rank well cannot pull scenarios its way."""
+    from app.build import CLASSIFIER_EXAMPLES, training_set
+    from app.retrieval.store import BANK, EXAMPLES, load_collections
+    from app.text import normalize_text
+
+    templates = load_templates(CORPUS)
+    bank = load_labelled(CORPUS / "training" / "scenario_bank.jsonl")
+    texts, labels, vectors = training_set(load_collections(fake_index.store_dir, [BANK, EXAMPLES]), templates)
+    expected = [normalize_text(m.message) for m in bank]
+    expected += [normalize_text(example) for t in templates for example in t.examples[:CLASSIFIER_EXAMPLES]]
+    assert texts == expected and len(labels) == len(vectors) == len(texts)
+    assert labels[len(bank):] == [t.scenario for t in templates for _ in t.examples[:CLASSIFIER_EXAMPLES]]
+    assert any(len(t.examples) > CLASSIFIER_EXAMPLES for t in templates)  # the cap leaves some out
+
+
 def test_the_classifier_parameters_round_trip():
     import numpy as np
 
