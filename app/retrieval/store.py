@@ -32,8 +32,11 @@ from app.retrieval.dense import DenseIndex
 
 # 2: relevance.json (the inspection's relevance model); 3: the scenario classifier and the tone model
 # fitted at build time (classifier.json, tone_model.json and their .npy arrays); 4: the manifest lists
-# every file's size and SHA-256, and the store is a link to a versioned folder.
-SCHEMA_VERSION = 4
+# every file's size and SHA-256, and the store is a link to a versioned folder; 5: the scenario classifier
+# learns from each template's first CLASSIFIER_EXAMPLES examples (app/build.py). Bump it whenever what a
+# build fits changes without the corpus changing: `kefu build` would call an older index up to date, and
+# the service refuse it.
+SCHEMA_VERSION = 5
 MANIFEST = "manifest.json"
 LOCK = ".build.lock"
 KEEP_VERSIONS = 2  # the index served now and the one before it (a server still loading may be reading it)
