@@ -415,6 +415,23 @@ def test_understand_takes_the_product_the_agent_named():
     assert understand("好吧 那我先穿几天试试", history).category == "shoes"
 
 
+def test_a_shoe_size_outvotes_the_words_shoes_share_with_clothes():
+    # 穿 and 偏小 hint clothing; the size decides. Under 34 a size is a child's shoe size only for a
+    # child (an adult's 24-33 is a jeans waist).
+    assert understand("平时穿40 这个偏小吗").category == "shoes"
+    assert understand("娃两岁半 平时穿24码 这个偏小吗").category == "shoes"
+    assert understand("平时穿26码 这个偏小吗").category == "clothing"
+
+
+@pytest.mark.parametrize(("message", "photo"), [("发了 你看这里", True), ("传过了", True), ("还没发 等下", False),
+                                                 ("发了吗", False)])
+def test_a_photo_is_sent_when_the_buyer_says_so_right_after_the_agent_asked(message, photo):
+    asked = (Turn("buyer", "衣服有个洞"), Turn("agent", "亲 麻烦提供一下照片哦"))
+    assert ("photo" in understand(message, asked).facts) is photo
+    assert "photo" not in understand(message, (Turn("buyer", "衣服有个洞"), Turn("agent", "亲 是哪里呢"))).facts
+    assert "photo" not in understand(message, asked + (Turn("buyer", "好"),)).facts
+
+
 def test_a_product_named_outweighs_hints():
     assert understand("这件羽绒服码数偏大吗").category == "clothing"
     assert understand("脚长24.5 这款羽绒服也有童款吗").category == "clothing"

@@ -637,10 +637,10 @@ _VOLUME = re.compile(r"(?:ml|毫升)$", re.IGNORECASE)
 
 
 def _entity_hints(entities: Entities) -> Iterable[tuple[Category, int]]:
-    shoe_sizes = [size for size in entities.sizes if _is_shoe_size(size)]
+    shoe_sizes = [size for size in entities.sizes if _is_shoe_size(size, child=entities.child)]
     if entities.foot_length_mm is not None or shoe_sizes:
-        yield "shoes", 1 + len(shoe_sizes)
-    clothing = sum(1 for size in entities.sizes if not _is_shoe_size(size))
+        yield "shoes", 1 + 2 * len(shoe_sizes)  # a shoe size outvotes the words shoes share with clothes (穿, 偏小)
+    clothing = len(entities.sizes) - len(shoe_sizes)
     clothing += sum(value is not None for value in (entities.height_cm, entities.weight_kg, entities.waist_cm))
     if clothing:
         yield "clothing", clothing
@@ -653,13 +653,16 @@ def _entity_hints(entities: Entities) -> Iterable[tuple[Category, int]]:
             yield "appliance", 1
 
 
-def _is_shoe_size(size: str) -> bool:
+def _is_shoe_size(size: str, child: bool = False) -> bool:
+    """A shoe size: 34-47 (halves too), or for a child 13-33, which for an adult is a jeans waist
+    (a child's clothes go by height: 90, 110 …), so "娃平时穿24码" is about shoes."""
     if size.startswith(("US", "EU", "UK")):
         return True
     try:
-        return 34 <= float(size) <= 47 and float(size) * 2 == int(float(size) * 2)
+        value = float(size)
     except ValueError:
         return False
+    return (13 if child else 34) <= value <= 47 and value * 2 == int(value * 2)
 
 
 def _adjacent(one: _Number, other: _Number, text: str) -> bool:

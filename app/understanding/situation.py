@@ -265,6 +265,8 @@ class MessageReader:
         for turn, said in zip(reversed(history), earlier):
             if turn.role == "buyer":
                 entities = entities.completed_by(reader.extract(said))
+        if not entities.photo and _sent_as_asked(text) and _agent_asked_for_photo(reader, history, earlier):
+            entities = replace(entities, photo=True)  # "发了" right after the agent asked for a photo
         category = (
             reader.named_category(text)
             or next((found for said in earlier if (found := reader.named_category(said))), None)
@@ -272,6 +274,24 @@ class MessageReader:
             or next((found for said in earlier if (found := reader.hinted_category(said, reader.extract(said)))), None)
         )
         return Understanding(replace(entities, category=category), self.situation.read(text, history))
+
+
+# "发了", "传过了", "已经发你了": the buyer has sent what was just asked for (not "还没发", not "发了吗").
+_SENT = re.compile(r"(?<![没未不])(?:发|传)(?:过|给你|你|过去|上去)?了(?!吗|没|\?)")
+
+
+def _sent_as_asked(text: str) -> bool:
+    return bool(_SENT.search(matchable(text)))
+
+
+def _agent_asked_for_photo(reader: EntityExtractor, history: Sequence[TurnLike], earlier: list[str]) -> bool:
+    """The agent's latest turn, with no buyer turn after it, asks for (mentions) a photo or video."""
+    for turn, said in zip(reversed(history), earlier):
+        if turn.role != "agent":
+            return False
+        if reader.extract(said).photo:
+            return True
+    return False
 
 
 @functools.cache
