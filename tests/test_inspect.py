@@ -625,7 +625,7 @@ def test_button_names_and_filled_values_are_not_placeholders(inspector, reply):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reply", ["", "   ", "好的", "嗯嗯。", "稍等～", "😊😊😊😊😊😊", "在的亲", "亲，已发货"])
+@pytest.mark.parametrize("reply", ["", "   ", "好的", "嗯嗯。", "稍等～", "😊😊😊😊😊😊", "在的亲", "亲，稍等下", "快了"])
 def test_too_short(inspector, reply):
     # None of these says 您 or 请 either: the human convention marks a bare reply both ways.
     result = inspector.inspect("什么时候发货", reply)
@@ -647,6 +647,30 @@ def test_a_bare_refusal_or_shrug_is_rude(inspector, reply):
                                             ("什么时候发", "明天")])
 def test_a_short_whole_answer_is_not_too_short(inspector, message, reply):
     assert rules_of(inspector, reply, message) == ("polite",)
+
+
+@pytest.mark.parametrize("message, reply", [("发的什么快递", "中通"), ("啥时候发货", "48小时内"),
+                                            ("什么时候发货", "亲，已发货"), ("能开具维修证明吗", "可以开的")])
+def test_a_terse_reply_that_says_something_is_not_too_short(inspector, message, reply):
+    # Terse, but it answers: the too_short convention is "嗯", "好", "稍等" alone.
+    assert "too_short" not in rules_of(inspector, reply, message)
+
+
+@pytest.mark.parametrize("reply", ["快了", "不一定。", "请耐心等待", "为什么", "您好呀", "嗯呢", "不知道"])
+def test_a_short_reply_of_fillers_hedges_or_a_bare_question_word_is_too_short(inspector, reply):
+    assert "too_short" in rules_of(inspector, reply, "明天能到吗")
+
+
+def test_a_short_presence_answer_is_enough_mid_conversation_only(inspector):
+    assert "too_short" not in rules_of(inspector, "在", "在吗在吗", position="middle")
+    assert "too_short" in rules_of(inspector, "在", "在吗在吗", position="first")  # the first owes an offer to help
+    assert "too_short" in rules_of(inspector, "在", "在吗 请问能7天无理由吗", position="middle")
+
+
+@pytest.mark.parametrize("reply, rude", [("看尺码表", True), ("查物流", True), ("问快递", True),
+                                         ("看到了", False), ("请看尺码表", False), ("亲，看尺码表哦", False)])
+def test_a_bare_order_to_go_and_look_it_up_is_rude(inspector, reply, rude):
+    assert ("rude" in rules_of(inspector, reply, "180 160斤 XL够不够")) == rude
 
 
 @pytest.mark.parametrize("message", ["那就拍M了哈", "好的 谢谢", "收到"])
@@ -675,7 +699,8 @@ def test_six_characters_are_enough(inspector):
 
 
 def test_a_short_reply_is_still_checked_for_its_content(inspector):
-    assert rules_of(inspector, "滚!!!") == ("rude", "too_short", "shouting", "polite")
+    # 滚 says something (the other rules judge what): not too_short
+    assert rules_of(inspector, "滚!!!") == ("rude", "shouting", "polite")
 
 
 # ---------------------------------------------------------------------------------------------
