@@ -493,6 +493,18 @@ def test_impatience_and_a_stated_problem_still_need_an_apology(inspector, messag
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "这个还不错吧 有优惠吗", scenario="complaint")
 
 
+@pytest.mark.parametrize("message", ["到底什么时候能退", "你们到底发不发货", "过了七天了还能换吗", "超过15天了能退吗",
+                                     "好的 没事了", "不用了 谢谢"])
+def test_impatience_a_time_limit_or_letting_it_drop_states_no_problem(inspector, message):
+    # 到底 and A-not-A press for an answer, 超过七天了 names a limit, 没事了 drops the matter: no grievance.
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
+@pytest.mark.parametrize("message", ["到底怎么回事 东西坏了", "买了七天了还没发", "没事了才怪 质量太差"])
+def test_a_problem_beside_impatience_or_a_time_still_needs_an_apology(inspector, message):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
 def test_asking_to_leave_the_parcel_at_a_station_is_no_grievance(inspector):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "快递能放驿站吗 白天不在家", scenario="logistics")
     assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "快递又给我放驿站了", scenario="logistics")
