@@ -1077,3 +1077,11 @@ def test_a_long_run_of_digits_is_inspected_in_linear_time(inspector):
 
     for unit in ("1", "满1", "3天"):
         assert cost(unit * 1000) < 40 * cost(unit * 100), unit
+
+
+@pytest.mark.parametrize("reply, answered", [("亲，618会有活动的，到时候关注一下哦", True),
+                                             ("亲，双十一前后会有活动的哦", True),
+                                             ("亲，会有活动的，到时候关注一下哦", False)])
+def test_a_shopping_festival_answers_when(inspector, reply, answered):
+    # 618 and 双十一 are dates; "会有活动的" alone leaves the buyer asking when.
+    assert ("relevance" not in rules_of(inspector, reply, "什么时候有活动")) == answered
