@@ -493,6 +493,18 @@ def test_impatience_and_a_stated_problem_still_need_an_apology(inspector, messag
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "这个还不错吧 有优惠吗", scenario="complaint")
 
 
+@pytest.mark.parametrize("message", ["到底什么时候能退", "你们到底发不发货", "过了七天了还能换吗", "超过15天了能退吗",
+                                     "好的 没事了", "不用了 谢谢"])
+def test_impatience_a_time_limit_or_letting_it_drop_states_no_problem(inspector, message):
+    # 到底 and A-not-A press for an answer, 超过七天了 names a limit, 没事了 drops the matter: no grievance.
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
+@pytest.mark.parametrize("message", ["到底怎么回事 东西坏了", "买了七天了还没发", "没事了才怪 质量太差"])
+def test_a_problem_beside_impatience_or_a_time_still_needs_an_apology(inspector, message):
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+
+
 def test_asking_to_leave_the_parcel_at_a_station_is_no_grievance(inspector):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, "快递能放驿站吗 白天不在家", scenario="logistics")
     assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "快递又给我放驿站了", scenario="logistics")
@@ -625,7 +637,7 @@ def test_button_names_and_filled_values_are_not_placeholders(inspector, reply):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reply", ["", "   ", "好的", "嗯嗯。", "稍等～", "😊😊😊😊😊😊", "在的亲", "亲，已发货"])
+@pytest.mark.parametrize("reply", ["", "   ", "好的", "嗯嗯。", "稍等～", "😊😊😊😊😊😊", "在的亲", "亲，稍等下", "快了"])
 def test_too_short(inspector, reply):
     # None of these says 您 or 请 either: the human convention marks a bare reply both ways.
     result = inspector.inspect("什么时候发货", reply)
@@ -647,6 +659,30 @@ def test_a_bare_refusal_or_shrug_is_rude(inspector, reply):
                                             ("什么时候发", "明天")])
 def test_a_short_whole_answer_is_not_too_short(inspector, message, reply):
     assert rules_of(inspector, reply, message) == ("polite",)
+
+
+@pytest.mark.parametrize("message, reply", [("发的什么快递", "中通"), ("啥时候发货", "48小时内"),
+                                            ("什么时候发货", "亲，已发货"), ("能开具维修证明吗", "可以开的")])
+def test_a_terse_reply_that_says_something_is_not_too_short(inspector, message, reply):
+    # Terse, but it answers: the too_short convention is "嗯", "好", "稍等" alone.
+    assert "too_short" not in rules_of(inspector, reply, message)
+
+
+@pytest.mark.parametrize("reply", ["快了", "不一定。", "请耐心等待", "为什么", "您好呀", "嗯呢", "不知道"])
+def test_a_short_reply_of_fillers_hedges_or_a_bare_question_word_is_too_short(inspector, reply):
+    assert "too_short" in rules_of(inspector, reply, "明天能到吗")
+
+
+def test_a_short_presence_answer_is_enough_mid_conversation_only(inspector):
+    assert "too_short" not in rules_of(inspector, "在", "在吗在吗", position="middle")
+    assert "too_short" in rules_of(inspector, "在", "在吗在吗", position="first")  # the first owes an offer to help
+    assert "too_short" in rules_of(inspector, "在", "在吗 请问能7天无理由吗", position="middle")
+
+
+@pytest.mark.parametrize("reply, rude", [("看尺码表", True), ("查物流", True), ("问快递", True),
+                                         ("看到了", False), ("请看尺码表", False), ("亲，看尺码表哦", False)])
+def test_a_bare_order_to_go_and_look_it_up_is_rude(inspector, reply, rude):
+    assert ("rude" in rules_of(inspector, reply, "180 160斤 XL够不够")) == rude
 
 
 @pytest.mark.parametrize("message", ["那就拍M了哈", "好的 谢谢", "收到"])
@@ -675,7 +711,8 @@ def test_six_characters_are_enough(inspector):
 
 
 def test_a_short_reply_is_still_checked_for_its_content(inspector):
-    assert rules_of(inspector, "滚!!!") == ("rude", "too_short", "shouting", "polite")
+    # 滚 says something (the other rules judge what): not too_short
+    assert rules_of(inspector, "滚!!!") == ("rude", "shouting", "polite")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1040,3 +1077,11 @@ def test_a_long_run_of_digits_is_inspected_in_linear_time(inspector):
 
     for unit in ("1", "满1", "3天"):
         assert cost(unit * 1000) < 40 * cost(unit * 100), unit
+
+
+@pytest.mark.parametrize("reply, answered", [("亲，618会有活动的，到时候关注一下哦", True),
+                                             ("亲，双十一前后会有活动的哦", True),
+                                             ("亲，会有活动的，到时候关注一下哦", False)])
+def test_a_shopping_festival_answers_when(inspector, reply, answered):
+    # 618 and 双十一 are dates; "会有活动的" alone leaves the buyer asking when.
+    assert ("relevance" not in rules_of(inspector, reply, "什么时候有活动")) == answered

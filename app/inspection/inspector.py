@@ -12,7 +12,8 @@ Conventions (docs in the YAML say why each word list looks the way it does):
   the first agent reply only, a closing by the reply that ends the conversation only.
 - score: 100 minus the penalty of every rule broken, each rule counted once, never below 0.
 - A too-short reply gets too_short (unless it is a whole yes/no or when answer, the buyer asked
-  nothing, or it asks back about the buyer's words: 怎么坏了 to 东西坏了), the content rules (rude,
+  nothing, it asks back about the buyer's words: 怎么坏了 to 东西坏了, it says something beyond
+  fillers: 中通 to 发的什么快递, or it answers a mid-conversation 在吗), the content rules (rude,
   jd_qin, placeholder, absolute, ad_law, shouting), polite, no_apology, and greeting or closing
   where its position owes them; relevance is not checked on it.
 - rude has two halves: words rude anywhere, and curt cues (没办法, 你自己去问吧) that are rude only
@@ -57,6 +58,15 @@ GUESS_ORDER: tuple[str, ...] = ("size", "complaint", "price", "logistics")
 _COUNTED = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
 _BRACKET = re.compile(r"【([^【】\n]{0,20})】")
 _THANKS = re.compile(r"感谢|谢谢|多谢")
+_QUESTION_MARK = re.compile(r"[?？]")
+
+
+def _without(text: str, hits: tuple[Hit, ...]) -> str:
+    """The text with every hit blanked out (a space keeps what is left on either side apart)."""
+    chars = list(text)
+    for hit in hits:
+        chars[hit.start : hit.end] = [" "] * (hit.end - hit.start)
+    return "".join(chars)
 
 
 class ReplyInspector:
@@ -113,7 +123,7 @@ class ReplyInspector:
 
         if not self._find("polite", text):
             findings.append(self._missing("polite"))
-        if short and not self._short_is_enough(message, text):
+        if short and not self._short_is_enough(message, text, position):
             findings.append(self._missing("too_short"))
         # Owed by the buyer's message and where the reply stands, however short the reply is.
         if position == "first" and not self._greets(text):
@@ -134,11 +144,29 @@ class ReplyInspector:
         score = max(0, 100 - sum(rules.specs[rule].penalty for rule in broken))
         return Inspection(ok=not any(f.severity in BLOCKING for f in findings), score=score, findings=tuple(findings))
 
-    def _short_is_enough(self, message: str, text: str) -> bool:
+    def _short_is_enough(self, message: str, text: str, position: str) -> bool:
         """A short reply is an answer when it is a whole yes/no or when answer, when the buyer asked
-        nothing, or when it asks back about what the buyer said."""
+        nothing, when it asks back about what the buyer said, when it says something beyond fillers
+        (中通, 48小时内: terse, but an answer), or when it answers a mid-conversation "在吗"."""
         return (bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
-                or self._asks_back(message, text))
+                or self._asks_back(message, text) or self._says_something(message, text)
+                or (position != "first" and self._only_pings(message)))
+
+    def _says_something(self, message: str, text: str) -> bool:
+        """Something is left once the fillers (嗯, 稍等, 您好, 快了, 为什么, particles) are taken out, and it
+        is not the buyer's own words asked back ("退货？" to 我要退货)."""
+        rest = _without(text, self.rules.fillers.find(text))
+        said = "".join(_COUNTED.findall(rest)).lower()
+        if not said:
+            return False
+        asked_back = bool(_QUESTION_MARK.search(text)) and not self.rules.asks_back.find(text)
+        return not (asked_back and said in matchable(message or "").lower())
+
+    def _only_pings(self, message: str) -> bool:
+        """The buyer's message only asks whether anyone is there (在吗在吗, 客服在不在)."""
+        asked = matchable(message or "")
+        pings = self.rules.presence.find(asked)
+        return bool(pings) and not _COUNTED.search(_without(asked, pings))
 
     def _asks_back(self, message: str, text: str) -> bool:
         """The reply asks about the buyer's own words ("怎么坏了" to "东西坏了"): a question word, and two

@@ -96,6 +96,8 @@ class InspectionRules:
     acknowledgements: Lexicon  # too_short: a buyer message acknowledging (好的 那就拍M了) ...
     questions: Lexicon  # ... unless it asks or reports something
     asks_back: Lexicon  # too_short: question words of a short reply asking what the buyer meant
+    fillers: Lexicon  # too_short: what a short reply may consist of and still say nothing (嗯, 稍等, 在的亲)
+    presence: Lexicon  # too_short: a buyer's message that only asks whether anyone is there (在吗在吗)
     min_answer_probability: float
     min_cues: int
     max_findings_per_rule: int
@@ -158,6 +160,8 @@ class InspectionRules:
             acknowledgements=_optional(by_name["too_short"].acknowledgements),
             questions=_optional(by_name["too_short"].questions),
             asks_back=_optional(by_name["too_short"].asks_back),
+            fillers=_optional(by_name["too_short"].fillers),
+            presence=_optional(by_name["too_short"].presence),
             min_answer_probability=float(relevance.min_answer_probability or 0.0),
             min_cues=relevance.min_cues or 1,
             max_findings_per_rule=model.max_findings_per_rule,
@@ -225,12 +229,15 @@ class _RuleModel(BaseModel):
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     pitch: LexiconSpec | None = None  # relevance only
     unanswered: QuestionsModel | None = None  # relevance only: kinds of question a reply must answer
-    # too_short only: a short reply that is a whole answer, a buyer message that asks nothing, and
-    # the question words of a short reply that asks back about the buyer's words
+    # too_short only: a short reply that is a whole answer, a buyer message that asks nothing, the
+    # question words of a short reply that asks back about the buyer's words, what a reply that says
+    # nothing consists of, and a buyer's message that only asks whether anyone is there
     short_answers: LexiconSpec | None = None
     acknowledgements: LexiconSpec | None = None
     questions: LexiconSpec | None = None
     asks_back: LexiconSpec | None = None
+    fillers: LexiconSpec | None = None
+    presence: LexiconSpec | None = None
 
 
 class _CuesModel(BaseModel):
