@@ -146,12 +146,13 @@ def test_the_inspection_sets_share_no_reply():
     assert held_out & replies(CORPUS / "training" / "reply_tone.jsonl") == set()
 
 
-SENDABLE_SETS = (CORPUS / "training" / "sendable_dev.jsonl", CORPUS / "eval" / "sendable.jsonl")
+# Tuning sets; sendable_dev2 was the held-out set until its one final run (tenth session).
+SENDABLE_SETS = (CORPUS / "training" / "sendable_dev.jsonl", CORPUS / "training" / "sendable_dev2.jsonl")
 
 
 def test_the_sendable_reply_sets_are_well_formed_and_apart():
-    """Buyer messages for measuring sendable replies (issue 11), written blind to the library by two
-    helpers: one set to tune on, one held out. They parse as eval cases and share no message."""
+    """Buyer messages for measuring sendable replies (issue 11), each set written blind to the library by
+    its own helper. They parse as eval cases and no two share a message."""
     fields = {"category": {"clothing", "shoes", "appliance", "electronics", "home", "cosmetics", "food", "general"},
               "stage": {"pre_purchase", "awaiting_dispatch", "in_transit", "delivered", "after_sale", "unknown"},
               "mood": {"neutral", "upset", "closing"}}
@@ -165,17 +166,19 @@ def test_the_sendable_reply_sets_are_well_formed_and_apart():
             assert all(record[name] in allowed for name, allowed in fields.items()), record["id"]
             assert record["asks"].strip()
         messages.append({record["message"].strip() for record in records})
-    assert messages[0] & messages[1] == set()
+    for number, these in enumerate(messages):
+        for those in messages[number + 1:]:
+            assert these & those == set()
 
 
-def test_both_sendable_sets_carry_a_blind_judges_verdicts_on_real_templates():
-    """Every line of both sets has a person's verdicts (sendable / acceptable / never) on templates
+def test_the_sendable_sets_carry_a_blind_judges_verdicts_on_real_templates():
+    """Every line of every set has a person's verdicts (sendable / acceptable / never) on templates
     that exist, no template in two verdicts of one line."""
     import yaml
 
     templates = {entry["id"] for entry in yaml.safe_load((CORPUS / "templates.yaml").read_text(encoding="utf-8"))}
-    tuning, held_out = (parse_jsonl(path.read_text(encoding="utf-8").splitlines()).cases for path in SENDABLE_SETS)
-    for case in (*tuning, *held_out):
+    cases = [case for path in SENDABLE_SETS for case in parse_jsonl(path.read_text(encoding="utf-8").splitlines()).cases]
+    for case in cases:
         assert case.verdicts is not None, case.id
         verdicts = [set(ids) for ids in case.verdicts.values()]
         assert set().union(*verdicts) <= templates, case.id
