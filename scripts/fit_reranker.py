@@ -1,6 +1,6 @@
 """Fit the reranker (app/models/reranker.py) on the tuning set of judged buyer messages.
 
-    .venv/bin/python scripts/fit_reranker.py [--cases corpus/training/sendable_dev.jsonl] [--write]
+    .venv/bin/python scripts/fit_reranker.py [--cases FILE ...] [--write]
                                              [--shuffles N] [--dump FILE]
 
 Every message of the tuning set goes through kefu up to its candidate templates; each candidate is
@@ -42,14 +42,17 @@ FOLDS = 5
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=Path, default=ROOT / "corpus/training/sendable_dev.jsonl")
+    parser.add_argument("--cases", type=Path, nargs="+", metavar="FILE",
+                        default=[ROOT / "corpus/training/sendable_dev.jsonl"],
+                        help="judged tuning sets (default: sendable_dev.jsonl; see docs/status.md before adding "
+                             "sendable_dev2.jsonl)")
     parser.add_argument("--write", action="store_true", help="write corpus/reranker.json")
     parser.add_argument("--shuffles", type=int, default=0, metavar="N",
                         help="also average the never-abstaining figures over N shuffled fold assignments")
     parser.add_argument("--dump", type=Path, metavar="FILE",
                         help="write each message's cross-validated candidates as JSON lines (for analysis)")
     args = parser.parse_args()
-    if "eval" in args.cases.resolve().relative_to(ROOT).parts[:2]:
+    if any("eval" in path.resolve().relative_to(ROOT).parts[:2] for path in args.cases):
         parser.error("held-out sets (corpus/eval/) are never fitted on")
 
     from app.config import Settings
@@ -58,9 +61,12 @@ def main() -> int:
     from app.models.reranker import FEATURES, RERANKER, Reranker
     from app.service import KefuService
 
-    raw = args.cases.read_bytes()
-    parsed = read_cases(raw, args.cases.name)
-    cases = [case for case in parsed.cases if case.verdicts is not None]
+    digest = hashlib.sha256()
+    cases = []
+    for path in args.cases:
+        raw = path.read_bytes()
+        digest.update(raw)
+        cases += [case for case in read_cases(raw, path.name).cases if case.verdicts is not None]
     neutral = Reranker(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.eye(len(FEATURES))[0], 0.0, 0.0, {})
     service = KefuService.load(Settings(), reranker=neutral)
     requests = [reply_request(case) for case in cases]
@@ -106,8 +112,8 @@ def main() -> int:
     model = _fit(x, y, c)
     mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
     reranker = Reranker(mean, scale, model[0], model[1], threshold, {
-        "fitted_on": str(args.cases.resolve().relative_to(ROOT)),
-        "sha256": hashlib.sha256(raw).hexdigest(),
+        "fitted_on": [str(path.resolve().relative_to(ROOT)) for path in args.cases],
+        "sha256": digest.hexdigest(),
         "date": datetime.date.today().isoformat(),
         "messages": len(cases),
         "candidates": int(len(y)),
