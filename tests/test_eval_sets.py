@@ -146,8 +146,10 @@ def test_the_inspection_sets_share_no_reply():
     assert held_out & replies(CORPUS / "training" / "reply_tone.jsonl") == set()
 
 
-# Tuning sets; sendable_dev2 was the held-out set until its one final run (tenth session).
-SENDABLE_SETS = (CORPUS / "training" / "sendable_dev.jsonl", CORPUS / "training" / "sendable_dev2.jsonl")
+# Two tuning sets (sendable_dev2 was the held-out set until its one final run, tenth session) and the held-out
+# sendable_heldout2.jsonl (written and judged blind in the tenth session; never run).
+SENDABLE_SETS = (CORPUS / "training" / "sendable_dev.jsonl", CORPUS / "training" / "sendable_dev2.jsonl",
+                 CORPUS / "eval" / "sendable_heldout2.jsonl")
 
 
 def test_the_sendable_reply_sets_are_well_formed_and_apart():
