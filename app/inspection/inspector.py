@@ -148,11 +148,12 @@ class ReplyInspector:
         """A short reply is an answer when it is a whole yes/no or when answer, when the buyer asked
         nothing, when it asks back about what the buyer said, when it says something beyond fillers
         (中通, 48小时内: terse, but an answer), or when it answers a mid-conversation "在吗"."""
+        asked = matchable(message or "")
         return (bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
-                or self._asks_back(message, text) or self._says_something(message, text)
-                or (position != "first" and self._only_pings(message)))
+                or self._asks_back(asked, text) or self._says_something(asked, text)
+                or (position != "first" and self._only_pings(asked)))
 
-    def _says_something(self, message: str, text: str) -> bool:
+    def _says_something(self, asked: str, text: str) -> bool:
         """Something is left once the fillers (嗯, 稍等, 您好, 快了, 为什么, particles) are taken out, and it
         is not the buyer's own words asked back ("退货？" to 我要退货)."""
         rest = _without(text, self.rules.fillers.find(text))
@@ -160,25 +161,22 @@ class ReplyInspector:
         if not said:
             return False
         asked_back = bool(_QUESTION_MARK.search(text)) and not self.rules.asks_back.find(text)
-        return not (asked_back and said in matchable(message or "").lower())
+        return not (asked_back and said in asked.lower())
 
-    def _only_pings(self, message: str) -> bool:
-        """The buyer's message only asks whether anyone is there (在吗在吗, 客服在不在)."""
-        asked = matchable(message or "")
+    def _only_pings(self, asked: str) -> bool:
+        """The buyer's message (matchable) only asks whether anyone is there (在吗在吗, 客服在不在)."""
         pings = self.rules.presence.find(asked)
         return bool(pings) and not _COUNTED.search(_without(asked, pings))
 
-    def _asks_back(self, message: str, text: str) -> bool:
+    def _asks_back(self, asked: str, text: str) -> bool:
         """The reply asks about the buyer's own words ("怎么坏了" to "东西坏了"): a question word, and two
         characters in a row outside it that the message holds. "为什么" alone names nothing of theirs."""
         words = self.rules.asks_back.find(text)
         if not words:
             return False
-        said = matchable(message or "").lower()
-        rest = list(text.lower())
-        for word in words:
-            rest[word.start : word.end] = ["\n"] * (word.end - word.start)
-        pairs = ("".join(rest[i : i + 2]) for i in range(len(rest) - 1))
+        said = asked.lower()
+        rest = _without(text, words).lower()
+        pairs = (rest[i : i + 2] for i in range(len(rest) - 1))
         return any(len(_COUNTED.findall(pair)) == 2 and pair in said for pair in pairs)
 
     def _asks_nothing(self, message: str) -> bool:
