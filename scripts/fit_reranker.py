@@ -100,14 +100,14 @@ def main() -> int:
         print(f"C={c:<5} threshold={threshold:.3f} utility={utility:+.1f}  {figures}")
         print(f"{'':7} without abstaining: {_figures(tops, 0.0, cases)}")
         if best is None or utility > best[1]:
-            best = (c, utility, threshold, figures)
+            best = (c, utility, threshold, figures, scores)
     assert best is not None
-    c, utility, threshold, figures = best
+    c, utility, threshold, figures, best_scores = best
     if args.shuffles:
         print(f"C={c}, never abstaining, mean ± sd over {args.shuffles} shuffled fold assignments: "
               + _shuffled(x, y, g, c, verdicts, cases, args.shuffles))
     if args.dump:
-        _dump(args.dump, cases, _cross_validated(x, y, g, c), g, verdicts, template_ids, missing)
+        _dump(args.dump, cases, best_scores, g, verdicts, template_ids, missing)
         print(f"wrote {args.dump}")
     model = _fit(x, y, c)
     mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
