@@ -284,6 +284,8 @@ def test_single_or_ordinary_punctuation_is_not_shouting(inspector, reply):
     ("自己看详情页，上面都有", "自己看"),
     ("没看详情吗？写着不包邮", "没看详情"),
     ("详情页写得很清楚了，不包邮", "写得很清楚了"),
+    ("说明书第一页就写了，长按电源键三秒", "第一页就写了"),
+    ("这种问题请先看说明书", "这种问题请先看"),
     ("不是说了吗，48小时内发", "不是说了"),
     ("说了多少遍了，没有优惠", "说了多少遍"),
     ("这是你自己选的尺码，不能换", "你自己选的"),
@@ -429,6 +431,8 @@ def test_curt_words_are_rude_only_in_a_cold_register(inspector):
     "非常抱歉，可能是您收到的这件有质量问题，我们马上给您换新",  # the shop's fault, not the buyer's
     "非常抱歉，包裹丢了，我们这边帮您投诉快递，同时给您补发",
     "您好，使用前建议您仔细看一下说明书，按步骤安装",
+    "您好，说明书上写了安装步骤，您可以参考一下",  # pointing to the manual, not "it is written right there"
+    "您好，这种问题我帮您问一下厂家",
 ])
 def test_polite_replies_are_not_rude(inspector, reply):
     assert "rude" not in rules_of(inspector, reply)
@@ -574,6 +578,8 @@ def test_absolute(inspector, reply, word):
     ("您好，100%正品，放心购买", "100%"),
     ("您好，全网最便宜就是我们家", "全网最"),
     ("您好，这款是NO.1爆款", "NO.1"),
+    ("可以的，这是市面上最温和的面膜", "最温和"),
+    ("您好，敏感肌首选这款", "首选"),
 ])
 def test_ad_law(inspector, reply, word):
     assert spans_of(inspector, reply, "ad_law") == [word]
@@ -612,6 +618,9 @@ def test_facts_and_ordinals_are_not_absolute(inspector, reply):
     ("您好，欢迎光临XX旗舰店", "XX"),
     ("您好，收到后给您发出【颜色】款", "【颜色】"),
     ("亲，链接在这里：【商品链接】，点进去就能拍", "【商品链接】"),
+    ("您好，{商品名}目前有现货", "{商品名}"),  # a slot named in Chinese
+    ("您好，【颜色列表】都有现货", "【颜色列表】"),
+    ("你好，请提供您的【会员等级】，我帮您查询", "【会员等级】"),
 ])
 def test_placeholder(inspector, reply, word):
     assert spans_of(inspector, reply, "placeholder")[0] == word
