@@ -1,7 +1,7 @@
 """Fit the reranker (app/models/reranker.py) on the tuning set of judged buyer messages.
 
     .venv/bin/python scripts/fit_reranker.py [--cases FILE ...] [--write]
-                                             [--shuffles N] [--dump FILE]
+                                             [--shuffles N] [--dump FILE] [--by-set]
 
 Every message of the tuning set goes through kefu up to its candidate templates; each candidate is
 labelled 1 when the person's verdicts call it sendable as is, 0 otherwise. A logistic regression on
@@ -13,6 +13,8 @@ The headline moves by a point or two with the fold assignment and the chosen thr
 adds the never-abstaining figures averaged over N shuffled fold assignments (seeds 0..N-1) at the chosen
 C. --dump FILE writes one JSON line per message with its candidates' cross-validated scores and, for
 each template judged sendable, where it ended up (ranked, not retrieved, or excluded and why).
+--by-set (with two or more --cases files) makes each file one fold, so every message is scored by a model
+fitted on the other writers' sets only: how far the reranker carries to a writer it never saw.
 Refuses any file under corpus/eval/: held-out sets are measured once, never fitted on.
 """
 
@@ -49,6 +51,9 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="write corpus/reranker.json")
     parser.add_argument("--shuffles", type=int, default=0, metavar="N",
                         help="also average the never-abstaining figures over N shuffled fold assignments")
+    parser.add_argument("--by-set", action="store_true",
+                        help="with several --cases files, each file is one fold: every message is scored by a "
+                             "model fitted on the other files only (how far the reranker carries to another writer)")
     parser.add_argument("--dump", type=Path, metavar="FILE",
                         help="write each message's cross-validated candidates as JSON lines (for analysis)")
     args = parser.parse_args()
@@ -61,12 +66,16 @@ def main() -> int:
     from app.models.reranker import FEATURES, RERANKER, Reranker
     from app.service import KefuService
 
+    if args.by_set and len(args.cases) < 2:
+        parser.error("--by-set needs at least two --cases files")
     digest = hashlib.sha256()
-    cases = []
-    for path in args.cases:
+    cases, set_of = [], []
+    for number, path in enumerate(args.cases):
         raw = path.read_bytes()
         digest.update(raw)
-        cases += [case for case in read_cases(raw, path.name).cases if case.verdicts is not None]
+        judged = [case for case in read_cases(raw, path.name).cases if case.verdicts is not None]
+        cases += judged
+        set_of += [number] * len(judged)
     neutral = Reranker(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.eye(len(FEATURES))[0], 0.0, 0.0, {})
     service = KefuService.load(Settings(), reranker=neutral)
     requests = [reply_request(case) for case in cases]
@@ -91,9 +100,10 @@ def main() -> int:
     print(f"{len(cases)} messages, {len(y)} candidates, {int(y.sum())} sendable candidates; "
           f"{len(set(g[y == 1].tolist()))} messages have a sendable candidate")
 
+    fold_of = np.asarray(set_of) if args.by_set else None
     best = None
     for c in C_GRID:
-        scores = _cross_validated(x, y, g, c)
+        scores = _cross_validated(x, y, g, c, fold_of)
         tops = _tops(scores, g, verdicts, len(cases))
         threshold, utility = _best_threshold(tops)
         figures = _figures(tops, threshold, cases)
@@ -148,7 +158,7 @@ def _cross_validated(x: np.ndarray, y: np.ndarray, g: np.ndarray, c: float,
     scores = np.zeros(len(y))
     if fold_of is None:
         fold_of = np.arange(g.max() + 1) % FOLDS
-    for fold in range(FOLDS):
+    for fold in np.unique(fold_of).tolist():
         test = fold_of[g] == fold
         weights, bias = _fit(x[~test], y[~test], c)
         logits = _standardise(x[test], x[~test]) @ weights + bias
