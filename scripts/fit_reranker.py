@@ -113,6 +113,12 @@ def main() -> int:
             best = (c, utility, threshold, figures, scores)
     assert best is not None
     c, utility, threshold, figures, best_scores = best
+    if len(args.cases) > 1:
+        tops = _tops(best_scores, g, verdicts, len(cases))
+        for number, path in enumerate(args.cases):
+            mine = [i for i, owner in enumerate(set_of) if owner == number]
+            print(f"C={c}, {path.name}, never abstaining: "
+                  f"{_figures([tops[i] for i in mine], 0.0, [cases[i] for i in mine])}")
     if args.shuffles:
         print(f"C={c}, never abstaining, mean ± sd over {args.shuffles} shuffled fold assignments: "
               + _shuffled(x, y, g, c, verdicts, cases, args.shuffles))
