@@ -106,18 +106,46 @@ def test_lengths_and_weights_of_goods_are_not_the_buyer(raw):
 @pytest.mark.parametrize(
     ("raw", "foot"),
     [("脚长24.5cm 平时穿38", 245.0), ("脚长24.5", 245.0), ("245mm", 245.0), ("我脚长240卡在中间", 240.0),
-     ("26cm脚长 拿42.5吗", 260.0), ("腳長23公分", 230.0), ("小孩脚长15厘米", 150.0)],
+     ("26cm脚长 拿42.5吗", 260.0), ("腳長23公分", 230.0), ("小孩脚长15厘米", 150.0),
+     ("我脚26厘米 脚背高", 260.0), ("刚量脚长二十五点三", 253.0)],
 )
 def test_foot_length_in_mm(raw, foot):
     assert entities(raw).foot_length_mm == foot
 
 
+@pytest.mark.parametrize("raw", ["平时穿脚39的鞋", "这双高跟鞋 37码"])
+def test_a_foot_without_length_or_unit_is_no_foot_length(raw):
+    assert entities(raw).foot_length_mm is None
+
+
 @pytest.mark.parametrize(
     ("raw", "waist"),
-    [("腰围2尺1", 70.0), ("腰围二尺三 牛仔裤拿几号", 76.7), ("腰围70cm", 70.0), ("腰围85能穿M么", 85.0), ("胸围88 腰围70 臀围94", 70.0)],
+    [("腰围2尺1", 70.0), ("腰围二尺三 牛仔裤拿几号", 76.7), ("腰围70cm", 70.0), ("腰围85能穿M么", 85.0), ("胸围88 腰围70 臀围94", 70.0),
+     ("腰68 臀90 拍S还是M", 68.0), ("量了腰是78", 78.0), ("腰围八十 休闲裤选几号", 80.0), ("我腰二尺四", 80.0),
+     ("二尺三的腰 这条工装裤选哪码", 76.7), ("腰一尺九 最小码够小吗", 63.3)],
 )
 def test_waist_in_cm(raw, waist):
     assert entities(raw).waist_cm == waist
+
+
+@pytest.mark.parametrize("raw", ["高腰裤 165 110斤", "腰长多少", "腰部有松紧吗"])
+def test_no_waist_without_a_waist_measurement(raw):
+    assert entities(raw).waist_cm is None
+
+
+@pytest.mark.parametrize(("raw", "height"), [("儿子125高 有点壮", 125.0), ("170高 130斤 穿L吗", 170.0)])
+def test_a_height_said_as_n_gao(raw, height):
+    assert entities(raw).height_cm == height
+
+
+@pytest.mark.parametrize("raw", ["闺女一米二 穿几号", "外孙103cm 三岁", "给外甥女买 身高142"])
+def test_relatives_children_are_children(raw):
+    assert "child" in entities(raw).facts()
+
+
+@pytest.mark.parametrize("raw", ["图已经发了 怎么处理", "看到我发的图了吗", "我刚发了两张图", "划痕拍清楚了 刚发的"])
+def test_a_photo_sent_is_read(raw):
+    assert entities(raw).photo
 
 
 @pytest.mark.parametrize(

@@ -202,8 +202,11 @@ def number(text: str) -> float | None:
     text = text.strip()
     if re.fullmatch(ARABIC, text):
         return float(text)
-    value = chinese_number(text)
-    return None if value is None else float(value)
+    whole, _, tenths = text.partition("点")  # 二十五点三: a spoken decimal
+    value = chinese_number(whole)
+    if value is None or (tenths and (len(tenths) != 1 or tenths not in _CN_DIGITS)):
+        return None
+    return float(value) + (_CN_DIGITS[tenths] / 10 if tenths else 0.0)
 
 
 def _tidy(value: float) -> float:
@@ -220,9 +223,14 @@ _PHONE = re.compile(r"1[3-9]\d{9}")
 _TRACKING_LABEL = re.compile(r"(?:快递|运|物流)单号[:：\s]*$")
 
 # A length with the body part it measures. 2尺1 / 二尺三 is a waist in 市尺 (1 尺 = 33.3 cm, 1 寸 = a tenth).
-_CHI = r"([二两三四]|[234])\s?尺\s?([一二三四五六七八九]|\d)?\s?寸?"
-_WAIST = re.compile(rf"腰围{_GAP}(?:{_CHI}|({ARABIC})\s?(cm|厘米|公分|寸|尺)?)", _I)
-_FOOT = re.compile(rf"(?:脚长|足长|脚掌长|脚的长度){_GAP}({ARABIC})\s?(cm|厘米|公分|mm|毫米)?", _I)
+_CHI = r"([一二两三四]|[1234])\s?尺\s?([一二三四五六七八九]|\d)?\s?寸?"
+# 腰围72, 腰68, 腰是78, 腰围八十, 腰二尺四; and after the number, 二尺三的腰 (not 腰长, 高腰).
+_CN_DECIMAL = rf"{CHINESE}(?:点[零〇一二三四五六七八九])?"
+_WAIST = re.compile(rf"(?<!高)腰围?{_GAP}(?:{_CHI}|({ARABIC}|{CHINESE})\s?(cm|厘米|公分|寸|尺)?)", _I)
+_WAIST_AFTER = re.compile(rf"(?:{_CHI}|(?<![\d.])({ARABIC})\s?(cm|厘米|公分|寸|尺)?)的腰", _I)
+_FOOT = re.compile(rf"(?:脚长|足长|脚掌长|脚的长度){_GAP}({ARABIC}|{_CN_DECIMAL})\s?(cm|厘米|公分|mm|毫米)?", _I)
+# 我脚26厘米: the foot without 长 counts only with a unit (脚39 is a shoe size).
+_FOOT_UNIT = re.compile(rf"脚{_GAP}({ARABIC})\s?(cm|厘米|公分|mm|毫米)", _I)
 _FOOT_AFTER = re.compile(rf"(?<![\d.])({ARABIC})\s?(cm|厘米|公分|mm|毫米)?的?(?:脚长|足长)", _I)
 _MILLIMETRES = re.compile(rf"(?<![\d.])({ARABIC})\s?(?:mm|毫米)(?![a-z])", _I)
 # Other body measurements are claimed so their numbers are not read as heights or weights.
@@ -230,6 +238,8 @@ _OTHER_BODY = re.compile(
     rf"(?:胸围|臀围|头围|肩宽|领围|衣长|裤长|袖长|腿长|腰长|大腿围|上胸围|下胸围|胸|臀){_GAP}{ARABIC}\s?(?:cm|厘米|公分)?", _I
 )
 
+# 130高 60斤, 儿子125高: a height said as "N高" (not 高跟, 高腰: only a pause, the end or a number follows).
+_HEIGHT_SUFFIX = re.compile(r"(?<![\d.])(\d{2,3})\s?(?:cm|厘米|公分)?\s?高(?=$|[\s,，。、/;；~!！?？]|\d)", _I)
 _HEIGHT_LABEL = re.compile(rf"身高{_GAP}({ARABIC}|{CHINESE})\s?(cm|厘米|公分|米|m)?(?![a-z])", _I)
 # 一米七, 一米七五, 1米75, 1.75m, 1.7米; not 1.8米的床 or 1.5m×2m.
 _METRES = re.compile(
@@ -240,7 +250,7 @@ _METRES = re.compile(
 _CENTIMETRES = re.compile(rf"(?<![\d.])({ARABIC})\s?(?:cm|厘米|公分)(?![a-z])", _I)
 _DIMENSION_BEFORE = re.compile(r"(?:长|宽|高|深|厚|围|径|差|肩|袖|领|多|到|超过|少|大|小|加|减)\s?$")
 _DIMENSION_AFTER = re.compile(r"^\s?的?\s?(?:长|宽|高|深|厚|脚|左右的|以上的|床|桌|柜)")
-_CHILD = re.compile(r"宝宝|宝贝|孩子|小孩|儿子|女儿|娃|童|岁|个月")
+_CHILD = re.compile(r"宝宝|宝贝|孩子|小孩|儿子|女儿|闺女|外孙|外甥|侄子|侄女|孙子|孙女|娃|童|岁|个月")
 
 _WEIGHT_LABEL = re.compile(rf"体重{_GAP}({ARABIC}|{CHINESE})\s?(kg|公斤|千克|斤)?(?![a-z])", _I)
 # 八十多斤 is read as 80斤: a floor, close enough to choose a size by.
@@ -415,9 +425,11 @@ class EntityExtractor:
     @staticmethod
     def _foot_length(text: str, claims: _Claims) -> float | None:
         found: float | None = None
-        for pattern in (_FOOT, _FOOT_AFTER, _MILLIMETRES):
+        for pattern in (_FOOT, _FOOT_UNIT, _FOOT_AFTER, _MILLIMETRES):
             for match in claims.matches(pattern, text):
-                value = float(match.group(1))
+                value = number(match.group(1))
+                if value is None:
+                    continue
                 unit = (match.group(2) if pattern is not _MILLIMETRES else "mm") or ""
                 if unit.lower() in ("cm", "厘米", "公分") or (not unit and value < 40):
                     value *= 10
@@ -427,13 +439,16 @@ class EntityExtractor:
 
     @staticmethod
     def _waist(text: str, claims: _Claims) -> float | None:
-        for match in claims.matches(_WAIST, text):
+        matches = [*claims.matches(_WAIST, text), *claims.matches(_WAIST_AFTER, text)]
+        for match in matches:
             chi, cun, value, unit = match.groups()
             if chi:
                 tenths = 0 if cun is None else int(cun) if cun.isdigit() else _CN_DIGITS[cun]
                 whole = int(chi) if chi.isdigit() else _CN_DIGITS[chi]
                 return _tidy((whole + tenths / 10) * 100 / 3)
-            amount = float(value)
+            amount = number(value)
+            if amount is None:
+                continue
             unit = (unit or "").lower()
             if unit == "尺" or (not unit and 1.5 <= amount <= 4.5):
                 return _tidy(amount * 100 / 3)
@@ -467,6 +482,10 @@ class EntityExtractor:
             if unit in ("米", "m") or value < 3:
                 value *= 100
             if 50 <= value <= 230:
+                heights.append(_Number(value, match.start(), match.end()))
+        for match in claims.matches(_HEIGHT_SUFFIX, text):
+            value = float(match.group(1))
+            if 50 <= value <= 210:
                 heights.append(_Number(value, match.start(), match.end()))
         child = bool(_CHILD.search(text))
         for match in _CENTIMETRES.finditer(text):
