@@ -47,9 +47,10 @@ FOLDS = 5
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=Path, nargs="+", metavar="FILE",
-                        default=[ROOT / "corpus/training/sendable_dev.jsonl"],
-                        help="judged tuning sets (default: sendable_dev.jsonl; see docs/status.md before adding "
-                             "sendable_dev2.jsonl)")
+                        default=[ROOT / "corpus/training/sendable_dev.jsonl",
+                                 ROOT / "corpus/training/sendable_dev2.jsonl"],
+                        help="judged tuning sets (default: both, sendable_dev.jsonl and sendable_dev2.jsonl, as the "
+                             "shipped reranker is fitted)")
     parser.add_argument("--write", action="store_true", help="write corpus/reranker.json")
     parser.add_argument("--shuffles", type=int, default=0, metavar="N",
                         help="also average the never-abstaining figures over N shuffled fold assignments")
