@@ -1,4 +1,9 @@
-"""What every /v1 route depends on: UTF-8 JSON bodies, the bearer token, the settings, the loaded service."""
+"""What every /v1 route depends on: UTF-8 JSON bodies, the bearer token, the settings, the loaded service.
+
+The dependencies are `async def`: FastAPI runs a plain `def` dependency in its threadpool, one thread hop per
+dependency and request (five for a reply, ~0.1 ms each and more while the encoder's thread wants the GIL),
+and these only look things up in memory.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ class JSONBodyRoute(APIRoute):
 
         async def checked(request: Request) -> Response:
             # The token before the body: without it, nobody learns how a body would be refused.
-            authorize(request, await _bearer(request))
+            _identify(request, await _bearer(request))
             body = await request.body()  # cached on the request: FastAPI's parse reuses it
             if body:
                 check_json_body(request.headers.get("content-type"), body)
@@ -116,7 +121,12 @@ def principal_for(state: Any, authorization: str | None) -> Principal | None:
     return None
 
 
-def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
+async def authorize(request: Request,
+                    credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
+    return _identify(request, credentials)
+
+
+def _identify(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     # BodyLimit identified the caller already (it must, before it reads the body): not twice per request.
     principal = request.scope.get("state", {}).get("principal") or \
         principal_for(request.app.state, request.headers.get("authorization"))
@@ -130,12 +140,12 @@ def authorize(request: Request, credentials: HTTPAuthorizationCredentials | None
     return principal
 
 
-def current_principal(principal: Principal = Depends(authorize)) -> Principal:
+async def current_principal(principal: Principal = Depends(authorize)) -> Principal:
     """Who the request acts as (`authorize`, run once per request: FastAPI caches it)."""
     return principal
 
 
-def editor(principal: Principal = Depends(current_principal)) -> Principal:
+async def editor(principal: Principal = Depends(current_principal)) -> Principal:
     """Routes for a shop's editors (its figures, its library): an agent's token gets 403."""
     if not principal.may("editor"):
         raise ApiError(403, "forbidden", f"{principal.name}'s token is an agent's; this needs an editor's token "
@@ -143,11 +153,11 @@ def editor(principal: Principal = Depends(current_principal)) -> Principal:
     return principal
 
 
-def current_settings(request: Request) -> Settings:
+async def current_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def request_shop(shop: str | None = Query(None, max_length=64, description="the shop to act for (default: the "
+async def request_shop(shop: str | None = Query(None, max_length=64, description="the shop to act for (default: the "
                                          "token's shop, or the server's KEFU_SHOP)"),
                  principal: Principal = Depends(current_principal)) -> str:
     """The shop a request acts for: the one it names, else its token's. A shop's token acts for its shop only."""
@@ -163,7 +173,7 @@ def check_shop(principal: Principal, shop: str) -> None:
                                          f"it can neither read nor change shop {shop}")
 
 
-def ready_service(request: Request, shop: str = Depends(request_shop)) -> KefuService:
+async def ready_service(request: Request, shop: str = Depends(request_shop)) -> KefuService:
     return request.app.state.loader.require(shop)
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.api.dependencies import (
     ERROR_RESPONSES,
@@ -41,15 +42,22 @@ class PriorCache:
         self._lock = threading.Lock()
         self._priors: dict[str, tuple[float, AcceptancePrior]] = {}
 
-    def get(self, request: Request, shop: str) -> AcceptancePrior:
-        now = time.monotonic()
+    def fresh(self, shop: str) -> AcceptancePrior | None:
+        """The shop's prior if it was counted less than PRIOR_SECONDS ago (no database call), else None."""
         found = self._priors.get(shop)
-        if found is not None and now - found[0] < PRIOR_SECONDS:
+        if found is not None and time.monotonic() - found[0] < PRIOR_SECONDS:
             return found[1]
+        return None
+
+    def get(self, request: Request, shop: str) -> AcceptancePrior:
+        prior = self.fresh(shop)
+        if prior is not None:
+            return prior
         with self._lock:
-            found = self._priors.get(shop)
-            if found is not None and now - found[0] < PRIOR_SECONDS:
-                return found[1]
+            prior = self.fresh(shop)  # counted by another thread while this one waited
+            if prior is not None:
+                return prior
+            now = time.monotonic()
             try:
                 prior = AcceptancePrior.from_counts(feedback_store(request).acceptance(shop))
             except KefuError:
@@ -59,8 +67,11 @@ class PriorCache:
             return prior
 
 
-def acceptance_prior(request: Request, shop: str = Depends(request_shop)) -> AcceptancePrior:
-    return request.app.state.priors.get(request, shop)
+async def acceptance_prior(request: Request, shop: str = Depends(request_shop)) -> AcceptancePrior:
+    # On the event loop while the count is fresh; counting asks the database, so in the threadpool.
+    priors: PriorCache = request.app.state.priors
+    prior = priors.fresh(shop)
+    return prior if prior is not None else await run_in_threadpool(priors.get, request, shop)
 
 
 def feedback_store(request: Request) -> FeedbackStore:
