@@ -31,3 +31,28 @@ def test_empty_text_gives_no_terms(tokenizer):
 def test_jieba_global_tokenizer_is_untouched(tokenizer):
     tokenizer.tokenize("好评返现")
     assert "好评返现" not in jieba.dt.user_word_tag_tab
+
+
+def test_the_dictionary_read_from_jiebas_cache_is_the_one_jieba_loads(tmp_path):
+    from app.retrieval.tokenizer import _load_cached_dictionary
+
+    own = jieba.Tokenizer()
+    own.tmp_dir = str(tmp_path)
+    own.initialize()  # jieba's way: builds the dictionary and writes its cache into tmp_path
+    fast = jieba.Tokenizer()
+    fast.tmp_dir = str(tmp_path)
+    _load_cached_dictionary(fast)
+    assert fast.initialized and fast.FREQ == own.FREQ and fast.total == own.total
+
+
+def test_without_jiebas_cache_the_dictionary_is_left_to_jieba(tmp_path):
+    from app.retrieval.tokenizer import _load_cached_dictionary
+
+    fresh = jieba.Tokenizer()
+    fresh.tmp_dir = str(tmp_path)
+    _load_cached_dictionary(fresh)
+    assert not fresh.initialized and fresh.FREQ == {}
+    (tmp_path / "jieba.cache").write_bytes(b"not marshal")
+    _load_cached_dictionary(fresh)
+    assert not fresh.initialized
+    assert fresh.lcut("这件衣服包邮吗")  # jieba builds it on first use, as before
