@@ -148,3 +148,15 @@ def test_a_request_reads_its_message_while_the_encoder_embeds_it(fake_index, mon
     threading.Timer(0.5, inner.release.set).start()
     result = service.reply(ReplyRequest("身高170体重60穿多大"))
     assert read_while_blocked == [True] and result.replies
+
+
+def test_submit_to_an_idle_encoder_returns_once_the_worker_has_taken_the_job():
+    """So the caller's own work (reading the message) overlaps the encoding instead of holding the GIL the
+    worker needs to start it."""
+    inner = SlowEmbedder()
+    batcher = MicroBatcher(inner, BatchSettings())
+    pending = batcher.submit(["query: 在吗"])
+    assert batcher.pending == 0 and inner.batches == []  # taken by the worker, not yet encoded
+    inner.release.set()
+    np.testing.assert_array_equal(pending.result(), FakeEmbedder().encode(["query: 在吗"]))
+    batcher.close()
