@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -435,11 +436,28 @@ def _run_in_thread(function: Callable[[Settings], Embedder], settings: Settings,
     does not wait for it)."""
     def run() -> None:
         try:
-            out.set_result(function(settings))
+            loaded = function(settings)
         except BaseException as exc:  # the loading thread re-raises it from out.result()
             out.set_exception(exc)
+            return
+        _return_freed_memory()
+        out.set_result(loaded)
 
     threading.Thread(target=run, name="kefu-encoder-load", daemon=True).start()
+
+
+def _return_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing is done).
+
+    A thread allocates from a heap of its own, and what onnxruntime frees after building its session there
+    (the graph before optimisation, weights before packing) stayed in the server's RSS: 7-25 MB more than
+    loading on one thread, measured; trimmed, the same as one thread.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim(0)
 
 
 def platform_facts(facts: dict[str, str], platform: str) -> dict[str, str]:
