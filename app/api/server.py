@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import ctypes
+import os
 import socket
 
 from fastapi import FastAPI
@@ -32,6 +34,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_lo
 
     if workers < 1:
         raise ValueError(f"workers must be 1 or more, got {workers}")
+    limit_malloc_arenas()
     where: dict[str, object] = {"host": host, "port": port}
     sock = shared_socket(host, port) if reuse_port else None  # held open while uvicorn serves on its fd
     if sock is not None:
@@ -43,6 +46,27 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, access_lo
     finally:
         if sock is not None:
             sock.close()
+
+
+# glibc gives each thread that allocates concurrently a heap (arena) of its own, up to 8 per core, and
+# memory freed in one arena serves only that arena: under 50-200 clients the server's RSS grew 60-75 MB
+# past ready. Two arenas: peak RSS 613 -> 589 MB in `kefu bench` (eleventh session, one run each on a busy
+# machine; throughput within its noise).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+def limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas for this process (mallopt) and for the worker processes it starts
+    (MALLOC_ARENA_MAX, read by glibc at their start). An arena limit the environment already sets wins;
+    on a C library other than glibc nothing is done."""
+    arenas = os.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    if arenas.isdigit() and int(arenas) > 0:
+        mallopt(_M_ARENA_MAX, int(arenas))
 
 
 def shared_socket(host: str, port: int) -> socket.socket:

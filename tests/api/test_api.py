@@ -493,12 +493,22 @@ def test_serve_runs_the_factory_under_uvicorn(monkeypatch, workers):
     from app.api import server
 
     calls = []
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)  # restored after the test
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
     server.serve(host="0.0.0.0", port=8123, workers=workers)
     [(target, options)] = calls
+    assert os.environ["MALLOC_ARENA_MAX"] == str(server.MALLOC_ARENAS)  # workers start with it
     assert target == "app.api.server:app_from_environment"
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("0.0.0.0", 8123, workers)
     assert options["log_config"]["loggers"]["app"]["handlers"] == ["default"]
     with pytest.raises(ValueError, match="workers must be 1 or more"):
         server.serve(workers=0)
+
+
+def test_an_arena_limit_set_by_the_operator_wins(monkeypatch):
+    from app.api import server
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    server.limit_malloc_arenas()
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
