@@ -26,6 +26,7 @@ piece), or after a price word (降了200, 便宜了50, 满199减30) when no othe
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -439,8 +440,7 @@ class EntityExtractor:
 
     @staticmethod
     def _waist(text: str, claims: _Claims) -> float | None:
-        matches = [*claims.matches(_WAIST, text), *claims.matches(_WAIST_AFTER, text)]
-        for match in matches:
+        for match in itertools.chain(claims.matches(_WAIST, text), claims.matches(_WAIST_AFTER, text)):
             chi, cun, value, unit = match.groups()
             if chi:
                 tenths = 0 if cun is None else int(cun) if cun.isdigit() else _CN_DIGITS[cun]
