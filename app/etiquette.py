@@ -38,6 +38,7 @@ class ComplaintEtiquette(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     apology: str
     apology_markers: list[str] = Field(min_length=1)
+    apology_except: list[str] = Field(default_factory=list)  # a marker denied: 不是我们的问题
     closing: str
     cheerful: list[str]
     grievance_cues: LexiconSpec
@@ -80,7 +81,7 @@ class Etiquette:
             raise CorpusError(f"{path}: platforms must be exactly {', '.join(PLATFORMS)}")
         # Longest first, so "全网最低" is not half-replaced by a shorter entry.
         absolute = tuple(sorted(model.absolute["replacements"].items(), key=lambda kv: -len(kv[0])))
-        apology = Lexicon.build(model.complaint.apology_markers)
+        apology = Lexicon.build(model.complaint.apology_markers, exceptions=model.complaint.apology_except)
         return cls(model.platforms, model.holding, model.complaint, shouting, absolute, rewrites, apology, *cues)
 
     def has_apology(self, text: str) -> bool:

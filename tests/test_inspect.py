@@ -484,6 +484,18 @@ def test_a_complaint_scenario_inquiry_needs_none(inspector, message):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
 
 
+@pytest.mark.parametrize("message", ["已经收到退款了，谢谢", "换好了 多谢"])
+def test_thanks_with_no_problem_named_needs_none(inspector, message):
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "谢谢 但是杯子碎了", scenario="complaint")
+
+
+def test_fault_denied_is_no_apology(inspector):
+    reply = "不是我们的问题，快递那边爆仓了。"
+    assert "no_apology" in rules_of(inspector, reply, "快递一直不动 都三天了", scenario="logistics")
+    assert "no_apology" not in rules_of(inspector, "是我们的问题，" + COMPLAINT_REPLY, "衣服破了个洞", scenario="complaint")
+
+
 @pytest.mark.parametrize("message", ["我要退货", "我要换货", "可以 那就换货吧", "我想问下这个口红是哑光的还是滋润的",
                                      "请问退款到哪了"])
 def test_asking_for_a_return_or_taking_an_offer_states_no_problem(inspector, message):
@@ -560,6 +572,7 @@ def test_guess_scenario(inspector, message, scenario):
     ("您好，这个颜色永不褪色", "永不"),
     ("您好，保证明天到", "保证明天到"),
     ("您好，明天一定到", "明天一定到"),
+    ("可以的，今天下午一定给您送到！", "今天下午一定给您送到"),
     ("您好，百分之百不会褪色", "百分之百不会"),
     ("您好，纯棉的100%不缩水", "100%不"),  # a negation after 100% promises what will not happen
     ("您好，这款面霜一定能祛斑", "一定能祛"),
@@ -579,6 +592,8 @@ def test_absolute(inspector, reply, word):
     ("您好，全网最便宜就是我们家", "全网最"),
     ("您好，这款是NO.1爆款", "NO.1"),
     ("可以的，这是市面上最温和的面膜", "最温和"),
+    ("我们这款是市面上最安静的风扇", "最安静"),
+    ("这是同类最耐摔的手机壳", "最耐摔"),  # a comparison with the market, whatever the adjective
     ("您好，敏感肌首选这款", "首选"),
 ])
 def test_ad_law(inspector, reply, word):
@@ -720,8 +735,29 @@ def test_six_characters_are_enough(inspector):
 
 
 def test_a_short_reply_is_still_checked_for_its_content(inspector):
-    # 滚 says something (the other rules judge what): not too_short
-    assert rules_of(inspector, "滚!!!") == ("rude", "shouting", "polite")
+    # 滚开 says something (the other rules judge what): not too_short
+    assert rules_of(inspector, "滚开!!!") == ("rude", "shouting", "polite")
+
+
+@pytest.mark.parametrize("message, reply, enough", [
+    ("这个有M码吗", "有", False), ("这个有M码吗", "有的", True),  # a bare one-character yes is too curt
+    ("这个有M码吗", "M", False), ("穿什么码", "M码", True),
+    ("请问这个有赠品吗", "没有", False), ("那个配件能单独买吗？", "不能", False), ("有蓝色的吗", "没有。", False),
+    ("洗了会掉色吗", "不会的", True),  # a reassuring no answers a worry; a flat refusal owes a reason
+])
+def test_a_bare_yes_of_one_character_or_a_flat_no_is_too_short(inspector, message, reply, enough):
+    assert ("too_short" not in rules_of(inspector, reply, message)) == enough
+
+
+@pytest.mark.parametrize("message, reply, enough", [
+    ("这个床垫是什么材质的 有没有甲醛", "乳胶", False),
+    ("请问这个手表防水吗 游泳能戴吗", "生活防水", False),
+    ("能拖地吗？家里有地毯会不会卡住？", "能拖。", False),
+    ("在吗 这个有M码吗", "有的", True),  # calling for the agent asks nothing of the goods
+    ("这个床垫是什么材质的 有没有甲醛", "哪个床垫？", True),  # asking back about their words is a turn
+])
+def test_a_few_characters_do_not_answer_two_questions(inspector, message, reply, enough):
+    assert ("too_short" not in rules_of(inspector, reply, message)) == enough
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ _COUNTED = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGN
 _BRACKET = re.compile(r"【([^【】\n]{0,20})】")
 _THANKS = re.compile(r"感谢|谢谢|多谢")
 _QUESTION_MARK = re.compile(r"[?？]")
+# Where a buyer's message breaks into clauses: punctuation and spaces.
+_CLAUSE_BREAK = re.compile(r"[\s,，。.!！?？;；~～、…]+")
 
 
 def _without(text: str, hits: tuple[Hit, ...]) -> str:
@@ -147,18 +149,30 @@ class ReplyInspector:
     def _short_is_enough(self, message: str, text: str, position: str) -> bool:
         """A short reply is an answer when it is a whole yes/no or when answer, when the buyer asked
         nothing, when it asks back about what the buyer said, when it says something beyond fillers
-        (中通, 48小时内: terse, but an answer), or when it answers a mid-conversation "在吗"."""
+        (中通, 48小时内: terse, but an answer), or when it answers a mid-conversation "在吗". To a
+        message asking two things only asking back will do: a few characters leave one open."""
         asked = matchable(message or "")
+        if self._asks_twice(asked):
+            return self._asks_back(asked, text)
         return (bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
                 or self._asks_back(asked, text) or self._says_something(asked, text)
                 or (position != "first" and self._only_pings(asked)))
 
+    def _asks_twice(self, asked: str) -> bool:
+        """Two clauses of the buyer's message (matchable) ask something; one that only calls for the
+        agent (在吗) does not count."""
+        clauses = (clause for clause in _CLAUSE_BREAK.split(asked) if _COUNTED.search(clause))
+        asking = (clause for clause in clauses
+                  if self.rules.question_clauses.find(clause) and not self._only_pings(clause))
+        return next(asking, None) is not None and next(asking, None) is not None
+
     def _says_something(self, asked: str, text: str) -> bool:
-        """Something is left once the fillers (嗯, 稍等, 您好, 快了, 为什么, particles) are taken out, and it
-        is not the buyer's own words asked back ("退货？" to 我要退货)."""
+        """Something is left once the fillers (嗯, 稍等, 您好, 快了, 为什么, particles) are taken out: two
+        characters or more (有 or M alone is too curt), not a flat refusal (没有, 不能) and not the
+        buyer's own words asked back ("退货？" to 我要退货)."""
         rest = _without(text, self.rules.fillers.find(text))
         said = "".join(_COUNTED.findall(rest)).lower()
-        if not said:
+        if len(said) < 2 or self.rules.flat_no.find(said):
             return False
         asked_back = bool(_QUESTION_MARK.search(text)) and not self.rules.asks_back.find(text)
         return not (asked_back and said in asked.lower())

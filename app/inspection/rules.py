@@ -93,6 +93,8 @@ class InspectionRules:
     tone_threshold: float  # rude: the ToneModel probability at or above which a reply is rude
     min_chars: int
     short_answers: Lexicon  # too_short: a short reply that is a whole answer (可以的, 明天)
+    flat_no: Lexicon  # too_short: ... but not a bare refusal (没有, 不能), matched on what it says
+    question_clauses: Lexicon  # too_short: a clause of the buyer's message that asks something
     acknowledgements: Lexicon  # too_short: a buyer message acknowledging (好的 那就拍M了) ...
     questions: Lexicon  # ... unless it asks or reports something
     asks_back: Lexicon  # too_short: question words of a short reply asking what the buyer meant
@@ -157,6 +159,8 @@ class InspectionRules:
             tone_threshold=float(by_name["rude"].tone_threshold or 0.0),
             min_chars=by_name["too_short"].min_chars or 0,
             short_answers=_optional(by_name["too_short"].short_answers),
+            flat_no=_optional(by_name["too_short"].flat_no),
+            question_clauses=_optional(by_name["too_short"].question_clauses),
             acknowledgements=_optional(by_name["too_short"].acknowledgements),
             questions=_optional(by_name["too_short"].questions),
             asks_back=_optional(by_name["too_short"].asks_back),
@@ -229,10 +233,13 @@ class _RuleModel(BaseModel):
     tone_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # rude only
     pitch: LexiconSpec | None = None  # relevance only
     unanswered: QuestionsModel | None = None  # relevance only: kinds of question a reply must answer
-    # too_short only: a short reply that is a whole answer, a buyer message that asks nothing, the
-    # question words of a short reply that asks back about the buyer's words, what a reply that says
-    # nothing consists of, and a buyer's message that only asks whether anyone is there
+    # too_short only: a short reply that is a whole answer, a bare refusal, a clause that asks, a buyer
+    # message that asks nothing, the question words of a short reply that asks back about the buyer's
+    # words, what a reply that says nothing consists of, and a buyer's message that only asks whether
+    # anyone is there
     short_answers: LexiconSpec | None = None
+    flat_no: LexiconSpec | None = None
+    question_clauses: LexiconSpec | None = None
     acknowledgements: LexiconSpec | None = None
     questions: LexiconSpec | None = None
     asks_back: LexiconSpec | None = None
