@@ -38,6 +38,23 @@ def test_examples_are_unique_across_the_library(templates):
     assert len(examples) == len(set(examples))
 
 
+def test_no_example_states_what_its_template_asks_for_or_lacks_what_it_needs(templates):
+    """An example is a message the template answers: one that already gives the height its template asks
+    for, or lacks the order number its template is built on, teaches the ranking the opposite (the
+    eleventh session removed 24 such examples that example writers had added)."""
+    from app.text import normalize_text
+    from app.understanding.entities import extract_entities
+
+    wrong = []
+    for t in templates:
+        asks, needs = set(t.applies.asks), set(t.applies.needs)
+        for example in t.examples:
+            facts = extract_entities(normalize_text(example)).facts()
+            if asks & facts or not needs <= facts:
+                wrong.append((t.id, example, sorted(asks & facts), sorted(needs - facts)))
+    assert wrong == []
+
+
 def test_bank_has_at_least_60_per_scenario():
     counts = collections.Counter(m.scenario for m in load_labelled(CORPUS / "training" / "scenario_bank.jsonl"))
     assert min(counts.values()) >= 60 and len(counts) == 5
