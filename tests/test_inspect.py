@@ -1051,6 +1051,20 @@ def test_rudeness_at_or_above_the_threshold_adds_a_rude_finding(inspector):
         assert finding.span is None and "语义模型" in finding.detail and f"{rudeness:.2f}" in finding.detail
 
 
+def test_the_tone_model_is_not_asked_about_an_over_promise(inspector):
+    # The promise's bluster is the absolute finding; the model's alarm would name the same defect twice.
+    rules = inspector.inspect("保质期多久", "亲我们的产品永远不会过期的，放多久都没事~", rudeness=0.9).rules
+    assert "absolute" in rules and "rude" not in rules
+    assert "rude" in inspector.inspect("保质期多久", "亲，包装上写着呢，自己看一下。", rudeness=0.9).rules
+
+
+@pytest.mark.parametrize("reply", ["绝对第一！用过的都说好", "顶级头层牛皮 绝对的No.1", "同价位里吸力最强，绝对没有之一"])
+def test_absolutely_first_is_a_ranking_not_a_promise(inspector, reply):
+    rules = inspector.inspect("效果怎么样", reply).rules
+    assert "ad_law" in rules and "absolute" not in rules
+    assert "absolute" in inspector.inspect("会掉色吗", "绝对不会掉色").rules
+
+
 def test_the_tone_model_is_not_asked_about_a_too_short_reply(inspector):
     # "稍等" is too short and impolite; whatever the model makes of two characters, it is not rude.
     assert inspector.inspect("帮我查下物流", "稍等", rudeness=0.99).rules == ("too_short", "polite")

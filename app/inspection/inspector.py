@@ -110,16 +110,20 @@ class ReplyInspector:
         findings: list[Finding] = []
 
         short = len(_COUNTED.findall(text)) < rules.min_chars
+        promises = self._find("absolute", text)
         rude = self._found("rude", reply, self._rude(text))
-        # The tone model learnt from whole replies; on "稍等" or "嗯嗯" its score means nothing.
-        if not rude and not short and rudeness is not None and rudeness >= rules.tone_threshold:
+        # The tone model learnt from whole replies; on "稍等" or "嗯嗯" its score means nothing, and on a
+        # reply that over-promises (永远不会过期的, 随便退！) it reads the promise's bluster, which the
+        # absolute finding already names.
+        if (not rude and not short and not promises and rudeness is not None
+                and rudeness >= rules.tone_threshold):
             spec = rules.specs["rude"]
             rude.append(Finding("rude", spec.severity, f"语气生硬/不耐烦（语义模型 {rudeness:.2f}）", None, spec.fix))
         findings += rude
         if not rules.etiquette.platforms[platform].allows_qin:
             findings += self._found("jd_qin", reply, self._find("jd_qin", text))
         findings += self._found("placeholder", reply, self._placeholders(text))
-        findings += self._found("absolute", reply, self._find("absolute", text))
+        findings += self._found("absolute", reply, promises)
         findings += self._found("ad_law", reply, self._find("ad_law", text))
         findings += self._found("shouting", reply, self._find("shouting", text))
 
