@@ -1051,6 +1051,12 @@ def test_rudeness_at_or_above_the_threshold_adds_a_rude_finding(inspector):
         assert finding.span is None and "语义模型" in finding.detail and f"{rudeness:.2f}" in finding.detail
 
 
+def test_a_rude_reply_is_not_also_irrelevant(inspector):
+    reply = "您好，物流的事我们这边也控制不了，您着急的话请自己联系快递公司问问。"
+    assert inspector.inspect("什么时候能到啊 急", reply, rudeness=0.9).rules == ("rude",)
+    assert "relevance" in inspector.inspect("什么时候能到啊 急", "您好，这款是纯棉的，穿着很舒服。", rudeness=0.1).rules
+
+
 def test_the_tone_model_is_not_asked_about_an_over_promise(inspector):
     # The promise's bluster is the absolute finding; the model's alarm would name the same defect twice.
     rules = inspector.inspect("保质期多久", "亲我们的产品永远不会过期的，放多久都没事~", rudeness=0.9).rules

@@ -140,7 +140,9 @@ class ReplyInspector:
         owed = complaint if complaint is not None else rules.etiquette.owes_apology(message, topic)
         if owed and not rules.etiquette.apology.find(text):
             findings.append(self._missing("no_apology"))
-        if not short:
+        # A brush-off (你自己联系快递, 详情页写得清清楚楚) answers nothing by being one: the leads name it rude
+        # alone, and relevance beside it only counted the same defect twice.
+        if not short and not rude:
             off_topic = self._relevance(message, reply, text, topic, relevance)
             if off_topic is not None:
                 findings.append(off_topic)
