@@ -114,6 +114,7 @@ class LexiconSpec(BaseModel):
     terms: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
     except_: list[str] = Field(default_factory=list, alias="except")
+    except_patterns: list[str] = Field(default_factory=list)
 
     def lexicon(self) -> Lexicon:
-        return Lexicon.build(self.terms, self.patterns, self.except_)
+        return Lexicon.build(self.terms, self.patterns, self.except_, self.except_patterns)

@@ -484,6 +484,13 @@ def test_a_complaint_scenario_inquiry_needs_none(inspector, message):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
 
 
+@pytest.mark.parametrize("message", ["掉不掉色", "这个起不起球啊", "买回来是假货怎么办", "我要是不满意能退吗 用过了的",
+                                     "万一坏了怎么办", "质量真的好吗 评价说有破洞", "这个茶叶能泡几次"])
+def test_a_problem_asked_about_imagined_or_read_in_reviews_needs_none(inspector, message):
+    assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
+    assert "no_apology" in rules_of(inspector, COMPLAINT_REPLY, "洗了一次就掉色了", scenario="complaint")
+
+
 @pytest.mark.parametrize("message", ["已经收到退款了，谢谢", "换好了 多谢"])
 def test_thanks_with_no_problem_named_needs_none(inspector, message):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
