@@ -767,6 +767,16 @@ def test_a_few_characters_do_not_answer_two_questions(inspector, message, reply,
     assert ("too_short" not in rules_of(inspector, reply, message)) == enough
 
 
+@pytest.mark.parametrize("message, reply, enough", [
+    ("你们是不是自营的", "亲 是的呢～", True),  # the address before a whole yes
+    ("？", "亲 怎么了", True), ("？？", "在的，怎么了", True),  # marks alone: asking what they mean answers
+    ("？", "嗯嗯", False),
+    ("谢了", "嗯", True),  # thanks ask nothing
+])
+def test_address_marks_alone_and_thanks(inspector, message, reply, enough):
+    assert ("too_short" not in rules_of(inspector, reply, message)) == enough
+
+
 # ---------------------------------------------------------------------------------------------
 # relevance
 # ---------------------------------------------------------------------------------------------

@@ -160,6 +160,10 @@ class ReplyInspector:
         asked = matchable(message or "")
         if self._asks_twice(asked):
             return self._asks_back(asked, text)
+        # A message of marks alone ("？", "。。。") names nothing to answer: asking what the buyer means
+        # (亲 怎么了) is the reply it needs.
+        if not _COUNTED.search(asked) and self.rules.asks_back.find(text):
+            return True
         return (bool(self.rules.short_answers.find(text)) or self._asks_nothing(message)
                 or self._asks_back(asked, text) or self._says_something(asked, text)
                 or (position != "first" and self._only_pings(asked)))
