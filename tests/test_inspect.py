@@ -877,6 +877,12 @@ def test_relevance_keywords_are_conservative(inspector, message, scenario, reply
     ("好 那我要两件 能再便宜吗", "两件给您减10块，直接拍，我给您改价。", False),  # a reduction answers it
     ("618价格会降吗", "您好，618是全年最低价，到时候下单更划算。", False),
     ("能再便宜点吗", "您好，这款是纯棉的，做工很好。", True),
+    ("这个电热水器安装要钱吗", "您好，基础安装免费，额外的材料按当地标准收取。", False),  # answered in other terms
+    ("這個有沒有贈品", "亲，现在下单送同系列旅行装一套，送完为止哦～", False),
+    ("有没有小一号的 我脚35", "亲，这款最小码是35码的哦，35穿正好～", False),
+    ("冰箱送货上门吗？需要我自己搬上楼不？", "亲 送货上门的哦，楼层不限，免费送到家的～", False),
+    ("这个电热水器安装要钱吗", "您好，这款热水器有白色和银色两种颜色。", True),
+    ("我都说了不要打包带 怎么还是用了", "不好意思亲，仓库没注意看备注，下次注意。", False),  # "still", not a choice
 ])
 def test_a_reply_that_leaves_the_kind_of_question_open_misses_it(inspector, message, reply, left_open):
     """The fourth relevance signal: the question's form (when, how heavy, which of two, can it, who pays)."""
