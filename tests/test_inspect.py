@@ -484,7 +484,13 @@ def test_a_complaint_scenario_inquiry_needs_none(inspector, message):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
 
 
+def test_a_bare_no_to_a_can_you_question_is_too_short_not_rude(inspector):
+    assert inspector.inspect("能寄到国外吗", "不能").rules == ("too_short", "polite")
+    assert "rude" in inspector.inspect("便宜点呗", "不行！！").rules
+
+
 @pytest.mark.parametrize("message", ["掉不掉色", "这个起不起球啊", "买回来是假货怎么办", "我要是不满意能退吗 用过了的",
+                                     "这个跑步机噪音大不大 楼下会投诉吗", "我不要了 退款吧",
                                      "万一坏了怎么办", "质量真的好吗 评价说有破洞", "这个茶叶能泡几次"])
 def test_a_problem_asked_about_imagined_or_read_in_reviews_needs_none(inspector, message):
     assert "no_apology" not in rules_of(inspector, COMPLAINT_REPLY, message, scenario="complaint")
