@@ -92,11 +92,7 @@ def test_the_encoder_threads_setting_reaches_onnxruntime_and_keeps_the_vectors(r
 def test_the_serving_vocabulary_tokenises_every_corpus_text_as_the_full_one(real_model_dir):
     """The reduced serving tokenizer (onnx_encoder.reduce_tokenizer) gives exactly the model's ids for
     every text kefu ships: templates, handbooks, every labelled set, both prefixes."""
-    import glob
-    from pathlib import Path
-
     import numpy as np
-    import yaml
     from tokenizers import Tokenizer
 
     from app.models.embedding import ONNX_FOLDER, VOCAB_IDS
@@ -105,6 +101,21 @@ def test_the_serving_vocabulary_tokenises_every_corpus_text_as_the_full_one(real
     served = Tokenizer.from_file(str(real_model_dir / ONNX_FOLDER / "tokenizer.json"))
     model_ids = np.load(real_model_dir / ONNX_FOLDER / VOCAB_IDS)
     assert served.get_vocab_size(with_added_tokens=False) < full.get_vocab_size(with_added_tokens=False) // 1.5
+    texts = _corpus_texts()
+    differ = [text for text in texts for prefix in ("query: ", "passage: ")
+              if full.encode(prefix + text).ids != model_ids[served.encode(prefix + text).ids].tolist()]
+    assert differ == []
+    # Outside the served characters the ids may differ, and the text still encodes.
+    assert served.encode("Привет").ids
+
+
+def _corpus_texts() -> list[str]:
+    """Every text kefu ships: templates, handbooks, every labelled set, and a few of mixed scripts."""
+    import glob
+    from pathlib import Path
+
+    import yaml
+
     corpus = REPO / "corpus"
     texts = ["包邮吗", "XL码 170cm 65kg", "😊好的亲～", "Ｍ码ｔ恤", "café", "bā lí"]
     for path in glob.glob(str(corpus / "**" / "*.jsonl"), recursive=True):
@@ -115,8 +126,26 @@ def test_the_serving_vocabulary_tokenises_every_corpus_text_as_the_full_one(real
         texts += [template["reply"], *template["examples"]]
     for path in glob.glob(str(corpus / "handbooks" / "*.txt")):
         texts += [line for line in Path(path).read_bytes().decode("utf-8", "replace").split("\n") if line.strip()]
-    differ = [text for text in texts for prefix in ("query: ", "passage: ")
-              if full.encode(prefix + text).ids != model_ids[served.encode(prefix + text).ids].tolist()]
+    return texts
+
+
+def test_the_python_unigram_pass_gives_the_ids_of_tokenizers(real_model_dir):
+    """UnigramTokenizer keeps `tokenizers`' normalizer and pre-tokenizer and does the Viterbi pass itself (a
+    fraction of the memory): the same ids as `tokenizers` on every corpus text with both prefixes, special tokens
+    typed in a message, characters no piece holds, other scripts, spaces and texts past 512 tokens."""
+    from tokenizers import Tokenizer
+
+    from app.models.embedding import ONNX_FOLDER
+    from app.models.onnx_encoder import MAX_TOKENS, UnigramTokenizer
+
+    path = real_model_dir / ONNX_FOLDER / "tokenizer.json"
+    reference = Tokenizer.from_file(str(path))
+    reference.no_padding()
+    reference.enable_truncation(max_length=MAX_TOKENS)
+    ours = UnigramTokenizer(path)
+    odd = ["", " ", "a  b", "<s>", "</s>", "<unk>", "<pad>", "a<s>b", "<s><s>", " <unk> ", "<s", "亲<pad>在吗",
+           "\u200b", "<s>\u200b", "\t\n", "①②", "𠀀𠀁", "\u0301a", "▁", " ▁", "Привет", "مرحبا", "สวัสดี",
+           "a" * 3000, "好" * 1200, "ab<s>" * 300]
+    differ = [text for text in _corpus_texts() + odd for prefix in ("query: ", "passage: ", "")
+              if ours.encode(prefix + text) != reference.encode(prefix + text).ids]
     assert differ == []
-    # Outside the served characters the ids may differ, and the text still encodes.
-    assert served.encode("Привет").ids

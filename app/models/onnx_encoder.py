@@ -15,6 +15,7 @@ in docs/measurements.md ("ONNX encoder").
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -214,19 +215,14 @@ class OnnxEmbedder:
         model_id: str | None = None,
     ) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         model_file, tokenizer_file = Path(model_file), Path(tokenizer_file)
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        # One text per run, so nothing is padded; truncation counts the <s> ... </s> the
-        # post-processor adds, as sentence-transformers does.
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer = UnigramTokenizer(tokenizer_file)
         # A reduced serving tokenizer numbers its pieces from 0; this maps them to the model's ids.
         self._model_ids = None if vocab_ids is None else np.load(vocab_ids, allow_pickle=False)
-        if self._model_ids is not None and len(self._model_ids) != self._tokenizer.get_vocab_size(with_added_tokens=False):
+        if self._model_ids is not None and len(self._model_ids) != self._tokenizer.vocab_size:
             raise ValueError(f"{vocab_ids} maps {len(self._model_ids)} ids, the tokenizer has "
-                             f"{self._tokenizer.get_vocab_size(with_added_tokens=False)} pieces")
+                             f"{self._tokenizer.vocab_size} pieces")
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -260,11 +256,11 @@ class OnnxEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            # One text at a time, holding the GIL (~0.06 ms): encode_batch gives the same ids but lets the GIL go,
-            # and on the serve path the encoder thread then waited for it while a request thread read its message
+            # One text at a time, holding the GIL (~0.06 ms): `tokenizers`' encode_batch gave the same ids but let the
+            # GIL go, and on the serve path the encoder thread then waited for it while a request thread read its message
             # (up to the whole reading, a few ms) before it could start the session run.
-            encoding = self._tokenizer.encode(text)
-            ids = encoding.ids if self._model_ids is None else self._model_ids[encoding.ids].tolist()
+            ids = self._tokenizer.encode(text)
+            ids = ids if self._model_ids is None else self._model_ids[ids].tolist()
             out[row] = self._run(ids)[0]
         return out
 
@@ -273,3 +269,99 @@ class OnnxEmbedder:
         mask = np.ones_like(input_ids)
         vectors = self._session.run([self._output], {"input_ids": input_ids, "attention_mask": mask})[0]
         return np.asarray(vectors, dtype=np.float32)
+
+
+K_UNK_PENALTY = 10.0  # sentencepiece's (and `tokenizers`'): an unknown character scores this below the worst piece
+
+
+class UnigramTokenizer:
+    """What `tokenizers.Tokenizer.from_file(...).encode(text).ids` gives for kefu's e5 tokenizer file (with
+    truncation to MAX_TOKENS), with the Unigram model's Viterbi pass done here over a dict of the pieces.
+
+    `tokenizers` keeps a Unigram vocabulary as a byte trie with a hash map in every node: ~100 MB of the
+    server's RSS for the ~134,000 serving pieces (most of its peak over 600 MB). The dict is ~20 MB. Its
+    normalizer and pre-tokenizer still run in `tokenizers` (loaded from the same file over a vocabulary of
+    the specials alone), and the pass below is its `encode_optimized` step for step: candidates from each
+    character by increasing length, a later one only when strictly better, an unknown character where no
+    one-character piece starts, runs of unknowns fused, so the ids are the same (tests compare them on
+    every corpus text and on the special tokens typed in a message).
+    """
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        model, post = raw.get("model", {}), raw.get("post_processor") or {}
+        single = [next(iter(step.items())) for step in post.get("single", [])]
+        added = raw.get("added_tokens", [])
+        if (model.get("type") != "Unigram" or model.get("byte_fallback") or model.get("unk_id") is None
+                or post.get("type") != "TemplateProcessing"
+                or [(kind, step["id"]) for kind, step in single] != [("SpecialToken", "<s>"), ("Sequence", "A"),
+                                                                       ("SpecialToken", "</s>")]
+                or any(token["normalized"] or token["lstrip"] or token["rstrip"] or token["single_word"]
+                       for token in added)):
+            raise ValueError(f"{path}: expected kefu's e5 tokenizer (Unigram, <s> $A </s>, plain special tokens)")
+        vocab = model["vocab"]
+        self.vocab_size = len(vocab)
+        self._ids = {piece: i for i, (piece, _) in enumerate(vocab)}  # the last of equal pieces wins, as there
+        self._scores = [float(score) for _, score in vocab]
+        self._longest = max(len(piece) for piece, _ in vocab)
+        self._unk_id = int(model["unk_id"])
+        self._unk_score = min(self._scores) - K_UNK_PENALTY
+        specials = post["special_tokens"]
+        self._first, self._last = specials["<s>"]["ids"], specials["</s>"]["ids"]
+        self._added = {token["content"]: token["id"] for token in added}
+        # Longest first: the first alternative that matches wins in `re`, the longest in `tokenizers`.
+        self._added_pattern = re.compile("(" + "|".join(re.escape(content) for content in
+                                                        sorted(self._added, key=len, reverse=True)) + ")")
+        model["vocab"] = vocab[:SPECIALS]
+        pipeline = Tokenizer.from_str(json.dumps(raw))
+        self._normalizer, self._pre_tokenizer = pipeline.normalizer, pipeline.pre_tokenizer
+
+    def encode(self, text: str) -> list[int]:
+        """The model's input ids: <s>, the text's pieces (cut to fit MAX_TOKENS), </s>."""
+        ids: list[int] = []
+        # Special tokens typed in the text stand for themselves, matched before normalization.
+        parts = self._added_pattern.split(text) if self._added else [text]
+        for number, part in enumerate(parts):
+            if number % 2:
+                ids.append(self._added[part])
+            elif part:
+                for word, _ in self._pre_tokenizer.pre_tokenize_str(self._normalizer.normalize_str(part)):
+                    ids += self._viterbi(word)
+        return [*self._first, *ids[: MAX_TOKENS - len(self._first) - len(self._last)], *self._last]
+
+    def _viterbi(self, text: str) -> list[int]:
+        pieces, scores, longest = self._ids, self._scores, self._longest
+        size = len(text)
+        best = [0.0] * (size + 1)
+        start = [-1] * (size + 1)  # -1: no path ends here yet
+        piece = [0] * (size + 1)
+        for at in range(size):
+            here = best[at]
+            single = False
+            for end in range(at + 1, min(size, at + longest) + 1):
+                found = pieces.get(text[at:end])
+                if found is None:
+                    continue
+                score = scores[found] + here
+                if start[end] < 0 or score > best[end]:
+                    best[end], start[end], piece[end] = score, at, found
+                single = single or end == at + 1
+            if not single:
+                score = self._unk_score + here
+                if start[at + 1] < 0 or score > best[at + 1]:
+                    best[at + 1], start[at + 1], piece[at + 1] = score, at, self._unk_id
+        out: list[int] = []
+        end = size
+        while end > 0:
+            begin = start[end]
+            if piece[end] == self._unk_id:  # a run of unknown characters is one token
+                while begin > 0 and piece[begin] == self._unk_id:
+                    begin = start[begin]
+                out.append(pieces.get(text[begin:end], self._unk_id))
+            else:
+                out.append(piece[end])
+            end = begin
+        out.reverse()
+        return out
