@@ -136,13 +136,13 @@ def test_the_inspection_sets_share_no_reply():
         return {text for text in texts if len(text) > 12}
 
     held_out = (replies(CORPUS / "eval" / "inspection.jsonl") | replies(CORPUS / "eval" / "inspection_fresh.jsonl")
-                | replies(CORPUS / "eval" / "inspection_lead.jsonl")
-                | replies(CORPUS / "eval" / "inspection_heldout5.jsonl"))
+                | replies(CORPUS / "eval" / "inspection_lead.jsonl"))
     tuning = (replies(INSPECTION_DEV) | replies(CORPUS / "training" / "inspection_dev2.jsonl")
               | replies(CORPUS / "training" / "inspection_dev3.jsonl")
               | replies(CORPUS / "training" / "inspection_dev4.jsonl")
               | replies(CORPUS / "training" / "inspection_dev5.jsonl")
-              | replies(CORPUS / "training" / "inspection_dev6.jsonl"))
+              | replies(CORPUS / "training" / "inspection_dev6.jsonl")
+              | replies(CORPUS / "training" / "inspection_dev7.jsonl"))
     assert held_out & tuning == set()
     # Nor do the replies the tone and relevance models learn from.
     assert held_out & replies(CORPUS / "training" / "reply_tone.jsonl") == set()
@@ -210,14 +210,14 @@ def test_the_real_messages_verdicts_name_real_templates_and_only_real_message_id
 
 @pytest.mark.parametrize("name", ["eval/inspection_lead.jsonl", "training/inspection_dev4.jsonl",
                                   "training/inspection_dev5.jsonl", "training/inspection_dev6.jsonl",
-                                  "eval/inspection_heldout5.jsonl"])
+                                  "training/inspection_dev7.jsonl"])
 def test_the_team_leads_sets_are_labelled_under_fine_to_send(name):
     """corpus/eval/inspection_lead.jsonl (measured once, now spent) and training/inspection_dev4.jsonl (written
     as the held-out inspection_heldout2.jsonl, measured once in the tenth session, now a tuning set) and
     training/inspection_dev5.jsonl (written as the held-out inspection_heldout3.jsonl, measured once in the
     twelfth session, now a tuning set) and training/inspection_dev6.jsonl (the held-out inspection_heldout4.jsonl,
-    measured once in the same session) and eval/inspection_heldout5.jsonl (kept for issue 12's next final
-    measurement, never run): written and labelled blind to the rules. Checked for shape only."""
+    measured once in the same session) and training/inspection_dev7.jsonl (the held-out inspection_heldout5.jsonl,
+    measured once at the end of the twelfth session): written and labelled blind to the rules. Checked for shape only."""
     from app.inspection.results import RULES
 
     blocking = {"rude", "jd_qin", "placeholder", "too_short", "no_apology", "absolute", "ad_law", "relevance",
