@@ -606,6 +606,7 @@ def test_absolute(inspector, reply, word):
     ("您好，这款是NO.1爆款", "NO.1"),
     ("可以的，这是市面上最温和的面膜", "最温和"),
     ("我们这款是市面上最安静的风扇", "最安静"),
+    ("哈哈是的亲，我们是全网发货最快的店铺！", "全网发货最"),
     ("这是同类最耐摔的手机壳", "最耐摔"),  # a comparison with the market, whatever the adjective
     ("您好，敏感肌首选这款", "首选"),
 ])
@@ -1078,6 +1079,12 @@ def test_rudeness_at_or_above_the_threshold_adds_a_rude_finding(inspector):
         assert result.rules == ("rude",) and not result.ok and result.score == 60
         (finding,) = result.findings
         assert finding.span is None and "语义模型" in finding.detail and f"{rudeness:.2f}" in finding.detail
+
+
+@pytest.mark.parametrize("reply, rude", [("你才破", True), ("亲 您说话注意点", True), ("你才是骗子吧", True),
+                                         ("您才是我们最重要的客人～", False), ("请您注意查收短信哦", False)])
+def test_a_retort_or_a_warning_to_the_buyer_is_rude(inspector, reply, rude):
+    assert ("rude" in inspector.inspect("你们这什么破东西", reply).rules) == rude
 
 
 def test_a_rude_reply_is_not_also_irrelevant(inspector):
