@@ -1087,6 +1087,12 @@ def test_a_retort_or_a_warning_to_the_buyer_is_rude(inspector, reply, rude):
     assert ("rude" in inspector.inspect("你们这什么破东西", reply).rules) == rude
 
 
+@pytest.mark.parametrize("reply, slot", [("亲亲这边查了一下[色号]目前有货的哦", "[色号]"), ("您点这里[链接]就能领", "[链接]"),
+                                         ("好的亲[微笑]马上安排", None), ("您好[可爱]欢迎光临", None)])
+def test_a_slot_in_ascii_brackets_is_a_placeholder_and_an_emoticon_is_not(inspector, reply, slot):
+    assert spans_of(inspector, reply, "placeholder") == ([slot] if slot else [])
+
+
 def test_a_rude_reply_is_not_also_irrelevant(inspector):
     reply = "您好，物流的事我们这边也控制不了，您着急的话请自己联系快递公司问问。"
     assert inspector.inspect("什么时候能到啊 急", reply, rudeness=0.9).rules == ("rude",)

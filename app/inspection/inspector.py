@@ -57,6 +57,9 @@ OFF_TOPIC: dict[str, tuple[str, ...]] = {
 GUESS_ORDER: tuple[str, ...] = ("size", "complaint", "price", "logistics")
 _COUNTED = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
 _BRACKET = re.compile(r"【([^【】\n]{0,20})】")
+# A slot in ASCII brackets ([色号], [链接]); 千牛's emoticons are written the same way ([微笑], [可爱]), so only
+# a bracket that names a value (BracketNouns: 号, 名, 接 …) counts.
+_SQUARE = re.compile(r"\[([^\[\]\n]{1,12})\]")
 _THANKS = re.compile(r"感谢|谢谢|多谢")
 _QUESTION_MARK = re.compile(r"[?？]")
 # Where a buyer's message breaks into clauses: punctuation and spaces.
@@ -249,7 +252,7 @@ class ReplyInspector:
     def _placeholders(self, text: str) -> tuple[Hit, ...]:
         hits = list(self._find("placeholder", text))
         brackets = self.rules.brackets
-        for match in _BRACKET.finditer(text):
+        for match in (*_BRACKET.finditer(text), *_SQUARE.finditer(text)):
             inside_hit = any(hit.start <= match.start() < hit.end for hit in hits)
             if not inside_hit and brackets.is_placeholder(match.group(), match.group(1)):
                 hits.append(Hit(match.start(), match.end(), match.group()))
