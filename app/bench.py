@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from app.clib import c_function
 from app.errors import InputError, KefuError
 
 if TYPE_CHECKING:
@@ -338,11 +339,8 @@ def _prepare_parent_death_signal() -> Callable[[], None] | None:
     (SIGKILL, a crash). Everything is looked up before the fork; the child only makes one call."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    prctl = c_function("prctl", use_errno=True)
+    if prctl is None:
         return None
     pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
     return lambda: prctl(pr_set_pdeathsig, sigterm)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.build import CALIBRATION, CLASSIFIER, RELEVANCE, TONE_MODEL, expectation, make_tokenizer, training_set
+from app.clib import c_function
 from app.compose import ReplyComposer
 from app.config import Settings
 from app.corpus import PLATFORM_FACTS, Template, load_templates
@@ -453,11 +453,9 @@ def _return_freed_memory() -> None:
     (the graph before optimisation, weights before packing) stayed in the server's RSS: 7-25 MB more than
     loading on one thread, measured; trimmed, the same as one thread.
     """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return
-    trim(0)
+    trim = c_function("malloc_trim")
+    if trim is not None:  # glibc
+        trim(0)
 
 
 def platform_facts(facts: dict[str, str], platform: str) -> dict[str, str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-import ctypes
 import os
 import socket
 
 from fastapi import FastAPI
+
+from app.clib import c_function
 
 # uvicorn imports the factory by name in each worker process; it reads KEFU_* from the environment.
 FACTORY = "app.api.server:app_from_environment"
@@ -61,11 +62,8 @@ def limit_malloc_arenas() -> None:
     (MALLOC_ARENA_MAX, read by glibc at their start). An arena limit the environment already sets wins;
     on a C library other than glibc nothing is done."""
     arenas = os.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    if arenas.isdigit() and int(arenas) > 0:
+    mallopt = c_function("mallopt")
+    if mallopt is not None and arenas.isdigit() and int(arenas) > 0:  # glibc
         mallopt(_M_ARENA_MAX, int(arenas))
 
 
